@@ -1,0 +1,1 @@
+"""Training engine: configs, CLI, run directories, models, trainers, rewards, evaluation."""

@@ -1,0 +1,1 @@
+"""Model wrappers, tiny offline models and tokenizers."""

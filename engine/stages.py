@@ -1,0 +1,32 @@
+"""The stages the CLI can run, each `run(cfg: RunConfig) -> dict` in its own module.
+
+Modules are imported only when their stage runs, so `videorft --help` and config validation
+stay fast and GPU-only packages are never touched by stages that do not need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A CLI command that runs one stage of the pipeline from a RunConfig."""
+
+    target: str
+    """"module:function" of the stage entry point."""
+    help: str
+    """One line for `videorft --help`."""
+
+    def load(self) -> Callable[..., dict[str, Any]]:
+        """Import and return the entry point."""
+        module, _, func = self.target.partition(":")
+        return getattr(importlib.import_module(module), func)
+
+
+STAGES: dict[str, Stage] = {
+    "init-model": Stage("videorft.engine.models.init_stage:run",
+                        "build a tiny random-weight Qwen-VL model and tokenizer and save them (HF format)"),
+}

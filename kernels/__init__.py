@@ -1,0 +1,1 @@
+"""Fused lm_head + token log-prob + GRPO loss kernels, with PyTorch references and fallbacks."""

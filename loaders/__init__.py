@@ -1,0 +1,1 @@
+"""Video decoding, Qwen-VL preprocessing, datasets and the synthetic video world."""

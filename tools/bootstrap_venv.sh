@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Create or refresh the project's virtual environment on a CPU machine.
+#
+# Order matters: torch 2.13.0 goes in first (the CPU wheel), and every later install is
+# constrained to it, so no dependency can pull a CUDA build of torch or a newer release.
+# torchvision, torchaudio and torchcodec are never installed here: their PyPI wheels link
+# CUDA torch and break `import transformers` video paths on a CPU machine.
+set -euo pipefail
+venv=${VENV:-.venv}
+python=${PYTHON:-python3}
+constraints=requirements/constraints-cpu.txt
+
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv"
+fi
+pip="$venv/bin/python -m pip"
+$pip install --quiet --upgrade pip
+$pip install --quiet torch==2.13.0
+DS_BUILD_OPS=0 $pip install --quiet -c "$constraints" -e ".[test,decoders]"
+$pip check >/dev/null || true   # decord reports a platform tag mismatch but works
+$venv/bin/python - <<'PY'
+import importlib.util, sys
+for bad in ("torchvision", "torchaudio", "torchcodec"):
+    if importlib.util.find_spec(bad) is not None:
+        sys.exit(f"{bad} is installed in the CPU environment; it needs CUDA torch and breaks imports")
+PY
