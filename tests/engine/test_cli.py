@@ -79,3 +79,12 @@ def test_run_chains_a_recipe_and_validates_every_stage_first(tmp_path):
 def test_pipeline_with_unknown_stage_is_rejected(tmp_path):
     (tmp_path / "pipeline.yaml").write_text("stages:\n  - trian: x.yaml\n")
     assert main(["run", str(tmp_path)]) == 2
+
+
+def test_generic_top_level_names_are_not_importable(tmp_path):
+    """Only `videorft.*` is installed: `engine`, `kernels`, `loaders` stay private to the checkout."""
+    code = ("import importlib.util, videorft.engine, videorft.kernels, videorft.loaders\n"
+            "print([n for n in ('engine', 'kernels', 'loaders') if importlib.util.find_spec(n)])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,21 @@
+import json
+
+from videorft.engine.backends import resolve_backends
+from videorft.engine.config import load_config
+from videorft.engine.run_dir import RunDir
+
+
+def test_run_dir_writes_config_backends_metrics_and_events(tmp_path):
+    cfg = load_config(None, [f"run.output_dir={tmp_path / 'run'}", "run.device=cpu"])
+    run = RunDir(cfg, "test")
+    run.record_backends(resolve_backends(cfg))
+    run.metrics.write(1, {"loss": 0.5, "reward": 1.25, "bad": float("nan")})
+    run.metrics.write(2, {"loss": 0.25})
+    assert list(run.progress(range(3))) == [0, 1, 2]
+    run.close()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [{"step": 1, "loss": 0.5, "reward": 1.25, "bad": None}, {"step": 2, "loss": 0.25}]
+    backends = json.loads((tmp_path / "run" / "backends.json").read_text())
+    assert backends == {"device": "cpu", "kernels": "torch", "rollout": "hf", "attention": "sdpa"}
+    assert any((tmp_path / "run" / "tb").iterdir())
+    assert "backend kernels = torch" in (tmp_path / "run" / "run.log").read_text()
