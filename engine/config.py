@@ -139,6 +139,8 @@ class RolloutConfig:
     """Sampling temperature of rollouts (also divides logits in the loss)."""
     top_p: float = 0.95
     """Nucleus sampling threshold of rollouts."""
+    top_k: int = 0
+    """Top-k cut of rollouts; 0 disables it (vLLM's default; HF generate's own default would be 50)."""
     max_new_tokens: int = 1024
     """Longest completion."""
     vllm_gpu_memory_utilization: float = 0.35
@@ -308,6 +310,16 @@ class SynthConfig:
 
 
 @dataclass(kw_only=True)
+class ReportConfig:
+    evaluations: dict[str, str] = field(default_factory=dict)
+    """Label -> evaluation run directory (holding eval.json), in table order, e.g. base/sft/grpo."""
+    output_file: str = "runs/results.json"
+    """Where the combined {"stages": {label: metrics}} JSON is written."""
+    columns: list[str] = field(default_factory=lambda: ["accuracy", "format", "semantic"])
+    """Metrics shown in the printed table (all metrics go to the JSON)."""
+
+
+@dataclass(kw_only=True)
 class RunConfig:
     run: RunSection = field(default_factory=RunSection)
     """Run directory, seed, device, logging."""
@@ -333,6 +345,8 @@ class RunConfig:
     """Evaluation."""
     synth: SynthConfig = field(default_factory=SynthConfig)
     """Synthetic video world."""
+    report: ReportConfig = field(default_factory=ReportConfig)
+    """Summary of a pipeline's evaluations."""
 
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunConfig:

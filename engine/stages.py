@@ -29,4 +29,6 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "init-model": Stage("videorft.engine.models.init_stage:run",
                         "build a tiny random-weight Qwen-VL model and tokenizer and save them (HF format)"),
+    "report": Stage("videorft.engine.report:run",
+                    "combine a pipeline's evaluations into one table and results.json"),
 }

@@ -1,0 +1,41 @@
+"""`videorft report`: one table and one JSON over a pipeline's evaluations (base / SFT / GRPO)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from videorft.engine.config import RunConfig
+from videorft.engine.run_dir import RunDir, log
+
+EVAL_FILE = "eval.json"
+
+
+def format_table(stages: dict[str, dict[str, Any]], columns: list[str]) -> str:
+    """A fixed-width text table: one row per stage, one column per metric."""
+    header = ["stage"] + columns
+    rows = [[label] + [f"{m[c]:.3f}" if isinstance(m.get(c), (int, float)) else "-" for c in columns]
+            for label, m in stages.items()]
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def run(cfg: RunConfig) -> dict[str, Any]:
+    """Read each evaluation's eval.json, print the table and write report.output_file."""
+    run_dir = RunDir(cfg, "report")
+    stages = {}
+    for label, folder in cfg.report.evaluations.items():
+        path = Path(folder) / EVAL_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"report.evaluations.{label}: {path} does not exist (run the eval first)")
+        stages[label] = json.loads(path.read_text())["metrics"]
+    table = format_table(stages, cfg.report.columns)
+    print(table)
+    log.info("results\n%s", table)
+    out = Path(cfg.report.output_file)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"stages": stages}, indent=2) + "\n")
+    run_dir.close()
+    return {"results": str(out), "stages": stages}

@@ -1,0 +1,50 @@
+"""Rollouts with HF `generate`: the CPU backend, and the fallback on GPUs without vLLM."""
+
+from __future__ import annotations
+
+import torch
+from transformers import PreTrainedModel
+
+from videorft.engine.config import RolloutConfig
+from videorft.engine.rollout.types import PromptSource, Rollouts, completion_mask, decode_completions
+
+
+class HFRollout:
+    """Samples `group_size` completions per prompt from the live policy weights (no sync needed)."""
+
+    name = "hf"
+
+    def __init__(self, model: PreTrainedModel, tokenizer, cfg: RolloutConfig):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.cfg = cfg
+
+    @torch.no_grad()
+    def generate(self, prompts: PromptSource, group_size: int | None = None,
+                 greedy: bool = False, max_new_tokens: int | None = None,
+                 temperature: float | None = None, top_p: float | None = None) -> Rollouts:
+        """G completions for each of the P prompts, rows grouped by prompt."""
+        prompt_inputs = prompts.model_inputs
+        g = group_size or self.cfg.group_size
+        was_training = self.model.training
+        self.model.eval()
+        sampling = {} if greedy else dict(
+            do_sample=True, temperature=temperature or self.cfg.temperature, top_p=top_p or self.cfg.top_p,
+            top_k=self.cfg.top_k)
+        out = self.model.generate(
+            **prompt_inputs, num_return_sequences=g, max_new_tokens=max_new_tokens or self.cfg.max_new_tokens,
+            do_sample=not greedy, pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id, use_cache=True, **sampling)
+        self.model.train(was_training)
+        completion_ids = out[:, prompt_inputs["input_ids"].shape[1]:].cpu()        # [P*G, C]
+        mask = completion_mask(completion_ids, self.tokenizer.eos_token_id)
+        return Rollouts(completion_ids, mask, decode_completions(self.tokenizer, completion_ids, mask), g)
+
+    def sync_weights(self, named_weights=None) -> None:
+        """Nothing to do: HF generate samples from the training weights themselves."""
+
+    def sleep(self) -> None:
+        """Nothing to release."""
+
+    def wake(self) -> None:
+        """Nothing to restore."""

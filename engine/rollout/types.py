@@ -1,0 +1,54 @@
+"""What a rollout engine returns, and the completion-mask rule shared by every engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from videorft.loaders.clip import VideoClip
+
+
+class PromptSource(Protocol):
+    """What a rollout engine needs of a prompt batch (the data loader's batch provides it)."""
+
+    model_inputs: dict[str, torch.Tensor]
+    """Left-padded prompt ids, attention/type masks and video tensors for P prompts."""
+    prompt_texts: list[str]
+    """Chat-templated prompts with the video placeholder not yet expanded (for vLLM)."""
+    clips: list[VideoClip]
+    """The decoded clip of each prompt."""
+
+
+@dataclass
+class Rollouts:
+    """G sampled completions for each of P prompts, rows grouped by prompt (p*G .. p*G+G-1)."""
+
+    completion_ids: torch.Tensor
+    """long [P*G, C]: sampled tokens, right-padded."""
+    completion_mask: torch.Tensor
+    """long [P*G, C]: 1 up to and including the first end-of-turn token, 0 after."""
+    texts: list[str]
+    """Decoded completions (special tokens removed), as the rewards read them."""
+    group_size: int
+    """G."""
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """long [P*G]: completion tokens, the end-of-turn token included."""
+        return self.completion_mask.sum(dim=1)
+
+
+def completion_mask(completion_ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:
+    """long [N, C]: ones through the first `eos_token_id` of each row (all ones if none)."""
+    is_eos = completion_ids == eos_token_id                                 # [N, C]
+    n, c = completion_ids.shape
+    first = torch.where(is_eos.any(dim=1), is_eos.int().argmax(dim=1), torch.full((n,), c - 1))
+    return (torch.arange(c).unsqueeze(0) <= first.unsqueeze(1)).long()
+
+
+def decode_completions(tokenizer, completion_ids: torch.Tensor, mask: torch.Tensor) -> list[str]:
+    """Text of each completion's masked-in tokens, special tokens removed."""
+    return [tokenizer.decode(row[m.bool()].tolist(), skip_special_tokens=True)
+            for row, m in zip(completion_ids.cpu(), mask.cpu())]

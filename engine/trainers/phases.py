@@ -1,0 +1,55 @@
+"""Per-phase wall-clock timing and peak memory of a training step."""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+
+
+class PhaseTimer:
+    """Accumulates seconds per named phase (decode, preprocess, rollout, reward, logprob, update, sync).
+
+    On CUDA the device is synchronised at phase boundaries so each phase is charged its own
+    kernels, not the previous phase's queue.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time the enclosed block as `name`."""
+        self._sync()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._sync()
+            self.seconds[name] += time.perf_counter() - start
+
+    def add(self, name: str, seconds: float) -> None:
+        """Charge time measured elsewhere (e.g. decode time reported by data-loader workers)."""
+        self.seconds[name] += seconds
+
+    def pop(self) -> dict[str, float]:
+        """{"time/<phase>": seconds} since the last pop, then reset."""
+        out = {f"time/{k}": v for k, v in self.seconds.items()}
+        self.seconds = defaultdict(float)
+        return out
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak allocated CUDA memory of this process, or its peak resident set size on CPU, in MiB."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

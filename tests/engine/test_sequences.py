@@ -1,0 +1,43 @@
+import torch
+
+from videorft.engine.rollout.types import Rollouts
+from videorft.engine.trainers.sequences import build_sequences, micro_batches, select_rows
+
+
+def _prompts():
+    # two prompts, left-padded to 4 tokens; video 0 has 2x2x2 patches, video 1 has 2x2x4
+    ids = torch.tensor([[0, 11, 12, 13], [21, 22, 23, 24]])
+    grid = torch.tensor([[2, 2, 2], [2, 2, 4]])
+    pixels = torch.cat([torch.full((8, 3), 0.0), torch.full((16, 3), 1.0)])
+    return {"input_ids": ids, "attention_mask": (ids != 0).long(), "mm_token_type_ids": torch.zeros_like(ids),
+            "pixel_values_videos": pixels, "video_grid_thw": grid, "second_per_grid_ts": torch.tensor([1.0, 0.5])}
+
+
+def test_build_sequences_repeats_prompts_and_appends_completions():
+    comp = torch.tensor([[1, 2], [3, 9], [4, 9], [5, 6], [7, 8], [9, 0]])
+    mask = torch.tensor([[1, 1], [1, 1], [1, 1], [1, 1], [1, 1], [1, 0]])
+    seq = build_sequences(_prompts(), Rollouts(comp, mask, [""] * 6, 3), torch.device("cpu"))
+    assert seq.inputs["input_ids"].shape == (6, 6) and seq.prompt_len == 4
+    assert seq.inputs["input_ids"][4].tolist() == [21, 22, 23, 24, 7, 8]
+    assert seq.inputs["attention_mask"][0].tolist() == [0, 1, 1, 1, 1, 1]
+    assert seq.inputs["attention_mask"][5].tolist() == [1, 1, 1, 1, 1, 0]
+    assert seq.video_index.tolist() == [0, 0, 0, 1, 1, 1]
+    assert seq.inputs["pixel_values_videos"].shape[0] == 24          # each video stored once
+
+
+def test_select_rows_keeps_only_the_videos_it_needs():
+    comp = torch.ones(6, 2, dtype=torch.long)
+    seq = build_sequences(_prompts(), Rollouts(comp, torch.ones_like(comp), [""] * 6, 3), torch.device("cpu"))
+    sub = select_rows(seq, torch.tensor([4, 5]))
+    assert sub.video_index.tolist() == [0, 0]
+    assert sub.inputs["video_grid_thw"].tolist() == [[2, 2, 4]]
+    assert torch.equal(sub.inputs["pixel_values_videos"], torch.ones(16, 3))
+    assert sub.inputs["second_per_grid_ts"].tolist() == [0.5]
+    mixed = select_rows(seq, torch.tensor([2, 3]))
+    assert mixed.video_index.tolist() == [0, 1] and mixed.inputs["pixel_values_videos"].shape[0] == 24
+
+
+def test_micro_batches_cover_all_rows_once():
+    chunks = micro_batches(7, 3)
+    assert [c.tolist() for c in chunks] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert [c.tolist() for c in micro_batches(4, 0)] == [[0, 1, 2, 3]]
