@@ -13,6 +13,7 @@ missing, "auto" says so once in the log and runs the torch path.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 
 import torch
@@ -30,11 +31,10 @@ PREPROCESS_BACKENDS = ("torch", "native", "gpu")
 def native_module():
     """videorft._native, or None when it was not built (logged once)."""
     try:
-        from videorft import _native
+        return importlib.import_module("videorft._native")
     except ImportError as err:
         log.info("videorft._native is not built (%s); video preprocessing uses the PyTorch path", err)
         return None
-    return _native
 
 
 def resolve_preprocess(setting: str = "auto", device: str | torch.device | None = None) -> str:
