@@ -84,6 +84,15 @@ def _decoder(name: str) -> Callable[..., np.ndarray | torch.Tensor]:
     return decode_dali
 
 
+def _skip_unsupported_dali(name: str, backend: str, index: VideoIndex) -> str:
+    """"auto" falls back to the CPU choice for a codec that DALI cannot read on this device."""
+    if name == "dali" and backend == "auto":
+        from videorft.loaders.decode_dali import dali_supports
+        if not dali_supports(index.codec, "cuda" if torch.cuda.is_available() else "cpu"):
+            name = resolve_decoder("auto", "cpu")
+    return name
+
+
 def _frame_count(path: str, index: VideoIndex, num_frames, fps, min_frames, max_frames) -> int:
     try:
         return smart_nframes(index.total_frames, index.fps, num_frames, fps, min_frames, max_frames)
@@ -109,6 +118,7 @@ def load_video(path: str | os.PathLike, num_frames: int | None = None, fps: floa
     path = os.fspath(path)
     name = resolve_decoder(backend)
     index = probe_video(path)
+    name = _skip_unsupported_dali(name, backend, index)
     n = _frame_count(path, index, num_frames, fps, min_frames, max_frames)
     indices = sample_indices(index.total_frames, n)
     frames = _decoder(name)(path, index, indices, threads)
