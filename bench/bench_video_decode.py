@@ -70,7 +70,7 @@ def test_decode_16_frames(benchmark, clips, clip, provider):
         run = lambda: decord_get_batch(path)                                   # noqa: E731
     else:
         run = lambda: load_video(path, num_frames=SAMPLED, backend=provider)   # noqa: E731
-    out = benchmark.pedantic(run, rounds=5, warmup_rounds=1)
+    out = benchmark.pedantic(run, rounds=10, warmup_rounds=1)
     frames = out.frames if hasattr(out, "frames") else out
     assert frames.shape[0] == SAMPLED
     index = probe_video(path)

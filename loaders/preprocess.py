@@ -73,17 +73,25 @@ def _frames_backend(frames: torch.Tensor, backend: str) -> str:
     return name
 
 
+def _threads(threads: int) -> int:
+    """Native threads: as asked, else torch's setting (1 inside DataLoader workers)."""
+    return threads if threads > 0 else torch.get_num_threads()
+
+
 def _to_gpu(frames: torch.Tensor) -> torch.Tensor:
     return frames if frames.device.type == "cuda" else frames.to("cuda", non_blocking=True)
 
 
 def resize_video(frames: torch.Tensor, size: tuple[int, int], backend: str = "auto", threads: int = 0) -> torch.Tensor:
-    """uint8 [T, H, W, 3] -> uint8 [T, size[0], size[1], 3], bicubic with antialias, on the chosen path."""
+    """uint8 [T, H, W, 3] -> uint8 [T, size[0], size[1], 3], bicubic with antialias, on the chosen path.
+
+    threads: native threads (0: torch.get_num_threads()).
+    """
     if tuple(frames.shape[1:3]) == tuple(size):
         return frames
     name = _frames_backend(frames, backend)
     if name == "native":
-        out = native_module().resize_frames(frames.contiguous().numpy(), size[0], size[1], threads)
+        out = native_module().resize_frames(frames.contiguous().numpy(), size[0], size[1], _threads(threads))
         return torch.from_numpy(out)
     return resize_frames(_to_gpu(frames) if name == "gpu" else frames, size)
 
@@ -95,13 +103,14 @@ def preprocess_frames(frames: torch.Tensor, size: tuple[int, int] | None = None,
     size: the (height, width) to resize to, multiples of spec.factor (None: the frames' own size,
     which must then be on that grid). Patch layout as transformers' Qwen2-VL processor; an odd
     frame count repeats the last frame. The result lives where the path ran (CUDA for "gpu").
+    threads: native threads (0: torch.get_num_threads()).
     """
     size = tuple(size) if size is not None else tuple(frames.shape[1:3])
     name = _frames_backend(frames, backend)
     if name == "native":
         rows = native_module().preprocess_frames(
             frames.contiguous().numpy(), size[0], size[1], CLIP_MEAN, CLIP_STD, spec.patch_size,
-            spec.merge_size, spec.temporal_patch_size, threads)
+            spec.merge_size, spec.temporal_patch_size, _threads(threads))
         t = frames.shape[0]
         gt = -(-t // spec.temporal_patch_size)
         grid = torch.tensor([gt, size[0] // spec.patch_size, size[1] // spec.patch_size], dtype=torch.long)
