@@ -112,7 +112,8 @@ def load_video(path: str | os.PathLike, num_frames: int | None = None, fps: floa
     Size: the source size when min_pixels and max_pixels are both None, else smart_resize into
     [min_pixels, max_pixels] per frame (sides multiples of 28, bicubic with antialias).
     backend: "auto" | "pyav" | "opencv" | "decord" | "dali"; DALI on a GPU returns CUDA frames.
-    threads: decoder threads (0: the library's choice). resize: the resize path, as in
+    threads: decoder threads (0: torch.get_num_threads(), which is 1 inside DataLoader workers).
+    resize: the resize path, as in
     `videorft.loaders.preprocess.resize_video` ("auto", "native", "torch").
     Raises VideoDecodeError (naming the file) for missing, unreadable, truncated or too-short media.
     """
@@ -122,7 +123,7 @@ def load_video(path: str | os.PathLike, num_frames: int | None = None, fps: floa
     name = _skip_unsupported_dali(name, backend, index)
     n = _frame_count(path, index, num_frames, fps, min_frames, max_frames)
     indices = sample_indices(index.total_frames, n)
-    frames = _decoder(name)(path, index, indices, threads)
+    frames = _decoder(name)(path, index, indices, threads or torch.get_num_threads())
     frames = torch.from_numpy(frames) if isinstance(frames, np.ndarray) else frames   # [T, H, W, 3]
     source_size = (int(frames.shape[1]), int(frames.shape[2]))
     if min_pixels is not None or max_pixels is not None:

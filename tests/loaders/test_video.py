@@ -149,3 +149,29 @@ def test_load_video_from_config(videos):
     assert len(clip.indices) == 6 and tuple(clip.frames.shape[1:3]) == (HEIGHT, WIDTH)
     train = load_video_from_config(videos["vp9"], VideoConfig(), backend="pyav")   # 128*28*28 per frame
     assert tuple(train.frames.shape) == (4, 280, 392, 3)
+
+
+def test_a_video_with_an_audio_track_decodes_on_every_backend(tmp_path, source):
+    """Audio packets are ignored; a longer audio track does not count as a cut-off video."""
+    path = str(tmp_path / "with_audio.webm")
+    with av.open(path, "w") as container:
+        video = container.add_stream("libvpx-vp9", rate=FPS)
+        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        audio = container.add_stream("libopus", rate=48000)
+        silence = np.zeros((1, 960), np.float32)                          # 20 ms of mono
+        for k in range(150):                                              # 3 s of audio, 2 s of video
+            frame = av.AudioFrame.from_ndarray(silence, format="flt", layout="mono")
+            frame.sample_rate, frame.pts = 48000, k * 960
+            for packet in audio.encode(frame):
+                container.mux(packet)
+            if k < N_FRAMES:
+                for packet in video.encode(av.VideoFrame.from_ndarray(source[k], format="rgb24")):
+                    container.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode():
+                container.mux(packet)
+    oracle = decode_all(path)
+    assert len(oracle) == N_FRAMES
+    for backend in CPU_BACKENDS:
+        clip = load_video(path, num_frames=6, backend=backend)
+        np.testing.assert_array_equal(clip.frames.numpy(), oracle[clip.indices])
