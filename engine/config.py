@@ -215,6 +215,8 @@ class GRPOConfig:
     """Loss aggregation: GRPO/VideoRFT, DAPO token mean, or Dr.GRPO constant normaliser."""
     inner_updates: int = 1
     """Policy updates per batch of rollouts; >1 uses old log-probs and clipping."""
+    micro_rows: int = 0
+    """Completions per forward/backward pass (gradient accumulation); 0 runs the whole step at once."""
     adv_eps: float = 1e-4
     """Added to the group std before dividing."""
     adv_std: Literal["unbiased", "biased", "none"] = "unbiased"

@@ -98,6 +98,10 @@ class TrainEngine:
         self.optimizer.zero_grad(set_to_none=True)
         return norm
 
+    def zero_loss(self) -> torch.Tensor:
+        """A loss of exactly 0 with a (zero) gradient path, standing in for a skipped micro-batch."""
+        return self.policy.head.weight.sum() * 0.0
+
     def discard_gradients(self) -> None:
         """Drop accumulated gradients (used when a step is skipped for a non-finite loss)."""
         self._micro = 0

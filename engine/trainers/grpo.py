@@ -1,0 +1,127 @@
+"""`videorft grpo`: the GRPO trainer (set-up, the step loop, checkpoints, metrics).
+
+The step itself is in grpo_step.py as named phases. This module builds what the step needs
+(policy on DeepSpeed or plain PyTorch, frozen reference, rollout engine, reward scorer, data),
+resumes from the newest checkpoint of the run directory, and keeps the loop honest: a
+non-finite loss skips the step and `grpo.max_bad_steps` in a row stop the run.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from videorft.engine.backends import resolve_backends
+from videorft.engine.config import RunConfig
+from videorft.engine.models.loading import load_model_and_tokenizer
+from videorft.engine.models.policy import GRPOLossSettings, PolicyModel
+from videorft.engine.plots import plot_run
+from videorft.engine.rewards import build_scorer
+from videorft.engine.rollout import build_rollout
+from videorft.engine.run_dir import RunDir, log
+from videorft.engine.trainers.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from videorft.engine.trainers.data import build_prompt_loader
+from videorft.engine.trainers.distributed import (all_reduce_mean, init_distributed, seed_everything)
+from videorft.engine.trainers.grpo_step import StepContext, grpo_step
+from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb
+from videorft.engine.trainers.sequences import micro_batches
+from videorft.engine.trainers.train_engine import TrainEngine
+
+
+def _reference(cfg: RunConfig, device: torch.device, attention: str, kernels: str) -> PolicyModel | None:
+    """The frozen initial policy for the KL term (None when beta is 0)."""
+    if cfg.grpo.beta <= 0:
+        return None
+    model, _ = load_model_and_tokenizer(cfg.model, device, attention, seed=cfg.run.seed)
+    model.requires_grad_(False).eval()
+    return PolicyModel(model, kernels)
+
+
+def _context(cfg: RunConfig, run_dir: RunDir) -> tuple[StepContext, Any, Any]:
+    backends = resolve_backends(cfg)
+    run_dir.record_backends(backends)
+    info = init_distributed(cfg.distributed, torch.device(backends["device"]))
+    seed_everything(cfg.run.seed + info.rank)
+    model, tokenizer = load_model_and_tokenizer(cfg.model, info.device, backends["attention"], seed=cfg.run.seed)
+    rows = cfg.grpo.prompts_per_step * cfg.rollout.group_size
+    n_micro = len(micro_batches(rows, cfg.grpo.micro_rows))
+    engine = TrainEngine(PolicyModel(model, backends["kernels"]), cfg.grpo.optim, cfg.distributed, info,
+                         total_steps=cfg.grpo.steps * cfg.grpo.inner_updates, grad_accum=n_micro,
+                         micro_batch=max(1, rows // n_micro), dtype=getattr(torch, cfg.model.dtype))
+    rollout = build_rollout(backends["rollout"], engine.policy.model, tokenizer, cfg.rollout,
+                            model_path=cfg.model.path, dtype=cfg.model.dtype, seed=cfg.run.seed + info.rank)
+    settings = GRPOLossSettings(beta=cfg.grpo.beta, clip_low=cfg.grpo.clip_low, clip_high=cfg.grpo.clip_high,
+                                temperature=cfg.rollout.temperature, loss_agg=cfg.grpo.loss_agg)
+    ctx = StepContext(
+        engine=engine, rollout=rollout, scorer=build_scorer(cfg.rewards, info.device),
+        reference=_reference(cfg, info.device, backends["attention"], backends["kernels"]),
+        settings=settings, timer=PhaseTimer(info.device), device=info.device,
+        group_size=cfg.rollout.group_size, adv_eps=cfg.grpo.adv_eps, adv_std=cfg.grpo.adv_std,
+        inner_updates=cfg.grpo.inner_updates, micro_rows=cfg.grpo.micro_rows)
+    return ctx, tokenizer, info
+
+
+def _log_step(run_dir: RunDir, info, step: int, metrics: dict[str, float], ctx: StepContext,
+              seconds: float, tokens: int) -> dict[str, float]:
+    metrics.update(ctx.timer.pop())
+    metrics["tokens_per_s"] = tokens / max(seconds, 1e-9)
+    metrics["peak_mem_mb"] = peak_memory_mb(ctx.device)
+    metrics["lr"] = ctx.engine.lr
+    metrics = all_reduce_mean(metrics, info)
+    if info.is_main:
+        run_dir.metrics.write(step, metrics)
+    return metrics
+
+
+def run(cfg: RunConfig) -> dict[str, Any]:
+    """Train with GRPO for grpo.steps steps; writes checkpoints, metrics, plots and `final/`."""
+    run_dir = RunDir(cfg, "grpo")
+    ctx, tokenizer, info = _context(cfg, run_dir)
+    state = {"step": 0, "bad_steps": 0, "skipped": 0}
+    resume = latest_checkpoint(run_dir.path)
+    if resume is not None:
+        state = load_checkpoint(ctx.engine, resume)
+        log.info("resumed from %s at step %d", resume, state["step"])
+    loader = build_prompt_loader(cfg, tokenizer, info, start_batch=state["step"])
+    batches = iter(loader)
+    last: dict[str, float] = {}
+    for step in run_dir.progress(range(state["step"], cfg.grpo.steps), total=cfg.grpo.steps - state["step"]):
+        started = time.perf_counter()
+        batch = next(batches)
+        ctx.timer.add("decode", getattr(batch, "decode_seconds", 0.0))
+        ctx.timer.add("preprocess", getattr(batch, "preprocess_seconds", 0.0))
+        try:
+            metrics = grpo_step(ctx, batch)
+            state["bad_steps"] = 0
+        except FloatingPointError as err:
+            ctx.engine.discard_gradients()
+            state["bad_steps"] += 1
+            state["skipped"] += 1
+            log.warning("step %d skipped: %s (%d in a row)", step + 1, err, state["bad_steps"])
+            if state["bad_steps"] >= cfg.grpo.max_bad_steps:
+                raise RuntimeError(f"{state['bad_steps']} non-finite losses in a row; stopping") from err
+            metrics = {}
+        state["step"] = step + 1
+        if metrics and (step + 1) % cfg.run.log_every == 0:
+            # completion tokens sampled and trained on in this step
+            tokens = int(metrics.get("completion_length", 0) * cfg.grpo.prompts_per_step * cfg.rollout.group_size)
+            last = _log_step(run_dir, info, step + 1, metrics, ctx, time.perf_counter() - started, tokens)
+        if (step + 1) % cfg.grpo.save_every == 0 or step + 1 == cfg.grpo.steps:
+            save_checkpoint(ctx.engine, tokenizer, run_dir.path, step + 1, state)
+    return _finish(cfg, run_dir, ctx, tokenizer, info, state, last)
+
+
+def _finish(cfg, run_dir, ctx, tokenizer, info, state, last) -> dict[str, Any]:
+    final = run_dir.path / "final"
+    ckpt = latest_checkpoint(run_dir.path)
+    if info.is_main and ckpt is not None:
+        import shutil
+
+        shutil.rmtree(final, ignore_errors=True)
+        shutil.copytree(ckpt / "model", final)
+        if (run_dir.path / "metrics.jsonl").is_file():
+            plot_run(run_dir.path / "metrics.jsonl", run_dir.path)
+    run_dir.close()
+    return {"final": str(final), "steps": state["step"], "skipped_steps": state["skipped"], "last": last}

@@ -1,0 +1,97 @@
+"""`videorft sft`: supervised fine-tuning on chain-of-thought records.
+
+Target = `process + "\\n" + solution`. The loss is the mean negative log-likelihood of the
+labelled tokens (the response by default; the whole sequence when `sft.loss_on: all`, as the
+released code did), computed by the fused lm_head + log-prob kernel so the [tokens x vocab]
+logits never exist. Vision placeholder tokens are never labelled.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+
+from videorft.engine.backends import resolve_backends
+from videorft.engine.config import RunConfig
+from videorft.engine.models.loading import load_model_and_tokenizer
+from videorft.engine.models.policy import PolicyModel
+from videorft.engine.run_dir import RunDir, log
+from videorft.engine.trainers.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from videorft.engine.trainers.data import build_sft_loader, sft_steps_per_epoch
+from videorft.engine.trainers.distributed import all_reduce_mean, init_distributed, seed_everything
+from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb
+from videorft.engine.trainers.train_engine import TrainEngine
+
+IGNORE = -100
+
+
+def sft_loss(engine: TrainEngine, model_inputs: dict[str, torch.Tensor], labels: torch.Tensor
+             ) -> tuple[torch.Tensor, int]:
+    """Mean NLL over labelled tokens of one micro-batch, and how many tokens that was.
+
+    labels [B, T] hold the token id where the loss applies and IGNORE elsewhere; position t is
+    predicted from the hidden state at t-1.
+    """
+    targets = labels[:, 1:]                                                  # [B, T-1]
+    mask = targets != IGNORE
+    logp = engine(model_inputs, targets.clamp(min=0), 1)                     # [B, T-1] fp32
+    count = int(mask.sum())
+    return -(logp * mask).sum() / max(count, 1), count
+
+
+def run(cfg: RunConfig) -> dict[str, Any]:
+    """Fine-tune for sft.epochs (or sft.max_steps) optimizer steps; writes checkpoints and `final/`."""
+    run_dir = RunDir(cfg, "sft")
+    backends = resolve_backends(cfg)
+    run_dir.record_backends(backends)
+    info = init_distributed(cfg.distributed, torch.device(backends["device"]))
+    seed_everything(cfg.run.seed + info.rank)
+    model, tokenizer = load_model_and_tokenizer(cfg.model, info.device, backends["attention"], seed=cfg.run.seed)
+    s = cfg.sft
+    per_epoch = sft_steps_per_epoch(cfg, info)
+    total = s.max_steps if s.max_steps is not None else per_epoch * s.epochs
+    engine = TrainEngine(PolicyModel(model, backends["kernels"]), s.optim, cfg.distributed, info, total_steps=total,
+                         grad_accum=s.grad_accum, micro_batch=s.batch_size, dtype=getattr(torch, cfg.model.dtype))
+    state = {"step": 0, "skipped": 0}
+    if (ckpt := latest_checkpoint(run_dir.path)) is not None:
+        state = load_checkpoint(engine, ckpt)
+        log.info("resumed from %s at step %d", ckpt, state["step"])
+    batches = iter(build_sft_loader(cfg, tokenizer, info, start_batch=state["step"] * s.grad_accum))
+    timer = PhaseTimer(info.device)
+    engine.train(True)
+    for step in run_dir.progress(range(state["step"], total), total=total - state["step"]):
+        started, sums, tokens = time.perf_counter(), 0.0, 0
+        for _ in range(s.grad_accum):
+            batch = next(batches)
+            timer.add("decode", getattr(batch, "decode_seconds", 0.0))
+            timer.add("preprocess", getattr(batch, "preprocess_seconds", 0.0))
+            with timer.phase("update"):
+                loss, count = sft_loss(engine, batch.model_inputs, batch.labels)
+                if not math.isfinite(float(loss)):
+                    state["skipped"] += 1
+                    log.warning("step %d: non-finite loss; micro-batch skipped", step + 1)
+                    loss = engine.zero_loss()          # keeps every rank's collective calls in step
+                engine.backward(loss)
+                norm = engine.step()
+            sums, tokens = sums + float(loss) / s.grad_accum, tokens + count
+        state["step"] = step + 1
+        if (step + 1) % cfg.run.log_every == 0:
+            metrics = {"loss": sums, "grad_norm": norm if norm is not None else math.nan, "lr": engine.lr,
+                       "tokens_per_s": tokens / max(time.perf_counter() - started, 1e-9),
+                       "peak_mem_mb": peak_memory_mb(info.device), "epoch": (step + 1) / per_epoch, **timer.pop()}
+            metrics = all_reduce_mean(metrics, info)
+            if info.is_main:
+                run_dir.metrics.write(step + 1, metrics)
+        if (step + 1) % s.save_every == 0 or step + 1 == total:
+            save_checkpoint(engine, tokenizer, run_dir.path, step + 1, state)
+    final = run_dir.path / "final"
+    if info.is_main and (ckpt := latest_checkpoint(run_dir.path)) is not None:
+        import shutil
+
+        shutil.rmtree(final, ignore_errors=True)
+        shutil.copytree(ckpt / "model", final)
+    run_dir.close()
+    return {"final": str(final), "steps": state["step"], "skipped_micro_batches": state["skipped"]}
