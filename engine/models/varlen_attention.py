@@ -164,11 +164,14 @@ def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqle
 
 def varlen_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor,
                                *, causal: bool, scale: float | None = None) -> torch.Tensor:
-    """Naive fp32 oracle: explicit softmax(q k^T * scale) v per sequence. Same shapes as varlen_attention."""
+    """Naive oracle: explicit softmax(q k^T * scale) v per sequence, computed and returned in fp32.
+
+    Same shapes as varlen_attention; differentiable (autograd through the explicit softmax).
+    """
     n_rep = q.shape[1] // k.shape[1]
     qf, kf, vf = q.float(), _repeat_kv_heads(k, n_rep).float(), _repeat_kv_heads(v, n_rep).float()
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    out = torch.zeros_like(qf)                                               # [T, Hq, D]
+    outs = []
     bounds = cu_seqlens.tolist()
     for start, end in zip(bounds[:-1], bounds[1:]):
         scores = torch.einsum("qhd,khd->hqk", qf[start:end], kf[start:end]) * scale  # [Hq, L, L]
@@ -176,5 +179,5 @@ def varlen_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
             length = end - start
             future = torch.ones(length, length, dtype=torch.bool, device=q.device).triu_(1)
             scores = scores.masked_fill(future, float("-inf"))
-        out[start:end] = torch.einsum("hqk,khd->qhd", scores.softmax(-1), vf[start:end])
-    return out.to(q.dtype)
+        outs.append(torch.einsum("hqk,khd->qhd", scores.softmax(-1), vf[start:end]))  # [L, Hq, D]
+    return torch.cat(outs, dim=0) if outs else qf.new_zeros(qf.shape)
