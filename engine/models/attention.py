@@ -102,7 +102,9 @@ def varlen_attention_forward(module: torch.nn.Module, query: torch.Tensor, key: 
     batch, heads, q_len, dim = query.shape
     kv_len = key.shape[2]
     if cu_seq_lens_q is not None:
-        if batch != 1 or (cu_seq_lens_k is not None and not torch.equal(cu_seq_lens_q, cu_seq_lens_k)):
+        different_keys = cu_seq_lens_k is not None and cu_seq_lens_k is not cu_seq_lens_q and not torch.equal(
+            cu_seq_lens_q, cu_seq_lens_k)
+        if batch != 1 or different_keys:
             raise ValueError("cu_seq_lens_q needs one packed row (B=1) with identical key boundaries")
         out = varlen_attention(_tokens_major(query), _tokens_major(key), _tokens_major(value), cu_seq_lens_q,
                                max_length_q, causal=causal, scale=scaling, dropout=dropout)

@@ -221,6 +221,32 @@ def test_apply_attention_sets_each_config_and_switches_back(tiny_vl):
         apply_attention(tiny_vl, "flex")
 
 
+def test_generate_with_a_left_padded_batch_matches_sdpa(tiny_vl, bpe_tokenizer):
+    """Prefill with padding and cached decoding steps give sdpa's scores (rollouts stay valid)."""
+    from videorft.loaders.qwen_inputs import expand_video_placeholders, left_pad, token_type_ids
+
+    tok = bpe_tokenizer
+    pixels, grids = _videos()
+    rows = []
+    for grid, question in zip(grids, ["What moves?", "Which colour is the large box on the left?", "Count."]):
+        msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
+        text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        rows.append(tok(expand_video_placeholders(text, [grid.tolist()]), return_tensors="pt")["input_ids"][0])
+    ids, mask = left_pad(rows, tok.pad_token_id)
+    inputs = {"input_ids": ids, "attention_mask": mask, "pixel_values_videos": pixels, "video_grid_thw": grids,
+              "mm_token_type_ids": token_type_ids(ids, tok.convert_tokens_to_ids("<|image_pad|>"),
+                                                  tok.convert_tokens_to_ids("<|video_pad|>"))}
+    scores = {}
+    for name in ("sdpa", VARLEN_ATTENTION):
+        apply_attention(tiny_vl, name)
+        out = tiny_vl.generate(**inputs, max_new_tokens=5, do_sample=False, output_scores=True,
+                               return_dict_in_generate=True, pad_token_id=tok.pad_token_id)
+        scores[name] = torch.stack(out.scores)                                   # [steps, B, V]
+    apply_attention(tiny_vl, "sdpa")
+    assert len(set(mask.sum(-1).tolist())) == 3                                  # really padded
+    torch.testing.assert_close(scores[VARLEN_ATTENTION], scores["sdpa"], atol=ATOL_FP32, rtol=1e-4)
+
+
 @pytest.mark.gpu
 def test_flash_varlen_matches_oracle_at_bf16_realistic_lengths():
     pytest.importorskip("flash_attn")
