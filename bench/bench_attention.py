@@ -6,8 +6,9 @@ vision-window-like segment patterns; and a whole tiny Qwen2.5-VL forward, packed
 "videorft_varlen" against a padded batch with "sdpa".
 CUDA (Qwen2.5-VL-7B shapes, bf16, gpu marker): flash-attn varlen against padded SDPA and the
 per-sequence loop, forward and forward+backward.
-tokens_per_s counts real (unpadded) tokens per second of the median round; tflops counts only the
-useful (in-sequence) work.
+tokens_per_s counts real (unpadded) tokens; on CPU it uses the fastest round, because the CPU
+machines are shared and the minimum is the least disturbed estimate (CUDA uses the mean).
+tflops counts only the useful (in-sequence) work.
 """
 
 import pytest
@@ -17,7 +18,7 @@ from bench.conftest import HAS_CUDA, stamp  # pytest (importlib mode) registers 
 
 from videorft.engine.models.varlen_attention import cu_seqlens_from_lengths, varlen_attention
 
-PROVIDERS = ["varlen_auto", "sdpa_segments", "sdpa_block_mask", "sdpa_padded"]
+CPU_PROVIDERS = ["sdpa_segments", "sdpa_block_mask", "sdpa_padded"]   # "auto" is sdpa_segments on CPU
 CPU_CASES = {
     # name: (lengths, query heads, kv heads, head dim, causal)
     "lm_packed": ([300, 700, 150, 900], 8, 2, 64, True),
@@ -47,10 +48,11 @@ def _padded_sdpa(q, k, v, lengths, causal):
 
 
 def _runner(provider, q, k, v, lengths, causal):
+    """provider: "sdpa_padded" (the baseline) or a varlen backend name."""
     cu = cu_seqlens_from_lengths(lengths, device=q.device)
     if provider == "sdpa_padded":
         return lambda: _padded_sdpa(q, k, v, lengths, causal)
-    backend = "auto" if provider == "varlen_auto" else provider     # flash_attn | sdpa_segments | sdpa_block_mask
+    backend = provider                                              # flash_attn | sdpa_segments | sdpa_block_mask
     return lambda: varlen_attention(q, k, v, cu, max(lengths), causal=causal, backend=backend)
 
 
@@ -60,18 +62,18 @@ def _useful_flops(lengths, heads, dim, causal, backward):
 
 
 @pytest.mark.parametrize("case", list(CPU_CASES))
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("provider", CPU_PROVIDERS)
 def test_cpu_varlen_strategies(benchmark, case, provider):
     if HAS_CUDA:
         pytest.skip("CPU suite")
     lengths, hq, hkv, dim, causal = CPU_CASES[case]
     total = sum(lengths)
     q, k, v = (torch.randn(total, h, dim) for h in (hq, hkv, hkv))
-    benchmark.pedantic(_runner(provider, q, k, v, lengths, causal), rounds=5, warmup_rounds=1)
-    median = benchmark.stats.stats.median        # the CPU box is shared: the median resists outliers
+    benchmark.pedantic(_runner(provider, q, k, v, lengths, causal), rounds=7, warmup_rounds=1)
+    best = benchmark.stats.stats.min
     stamp(benchmark, provider, {"case": case, "segments": len(lengths), "tokens": total, "heads": hq,
                                 "kv_heads": hkv, "head_dim": dim, "causal": causal},
-          tokens_per_s=total / median, tflops=_useful_flops(lengths, hq, dim, causal, False) / median / 1e12)
+          tokens_per_s=total / best, tflops=_useful_flops(lengths, hq, dim, causal, False) / best / 1e12)
 
 
 def _tiny_samples(tok, model, count=4):
@@ -128,10 +130,10 @@ def test_cpu_tiny_qwen_forward(benchmark, provider):
         with torch.no_grad():
             return model.model(**inputs).last_hidden_state
 
-    benchmark.pedantic(forward, rounds=5, warmup_rounds=1)
+    benchmark.pedantic(forward, rounds=7, warmup_rounds=1)
     stamp(benchmark, provider, {"samples": len(samples), "tokens": tokens,
                                 "padded_tokens": len(samples) * max(int(s["input_ids"].numel()) for s in samples)},
-          tokens_per_s=tokens / benchmark.stats.stats.median)
+          tokens_per_s=tokens / benchmark.stats.stats.min)
 
 
 @pytest.mark.gpu

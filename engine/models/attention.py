@@ -43,25 +43,24 @@ def _tokens_major(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(batch * length, heads, dim)
 
 
-def _dense_attention(query, key, value, padding, causal, scale, dropout):
+def _dense_attention(query, key, value, mask, causal, scale, dropout):
     """Fallback for a query shorter than the keys (decoding with a cache) or a prepared 4-D mask.
 
-    query [B, Hq, T, D]; key, value [B, Hkv, S, D]; padding: None, bool [B, S] (keys to keep)
-    or a ready mask [B, 1, T, S]. Causality is aligned to the last query (bottom-right), as in
-    flash-attn. Returns [B, T, Hq, D].
+    query [B, Hq, T, D]; key, value [B, Hkv, S, D]; mask: None, bool [B, S] (keys to keep) or a
+    ready [B, 1, T, S] mask used as given. Causality is aligned to the last query (bottom-right),
+    as in flash-attn. Returns [B, T, Hq, D].
     """
     n_rep = query.shape[1] // key.shape[1]
     key, value = key.repeat_interleave(n_rep, dim=1), value.repeat_interleave(n_rep, dim=1)
     q_len, kv_len = query.shape[2], key.shape[2]
-    if padding is not None and padding.dim() == 4:
-        mask = padding
-    else:
-        mask = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device)   # [T, S]
+    if mask is None or mask.dim() == 2:
+        keys = mask
+        mask = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device)     # [T, S]
         if causal:
             mask = mask.tril(diagonal=kv_len - q_len)
         mask = mask[None, None]                                                     # [1, 1, T, S]
-        if padding is not None:
-            mask = mask & padding[:, None, None, :].bool()                          # [B, 1, T, S]
+        if keys is not None:
+            mask = mask & keys[:, None, None, :].bool()                             # [B, 1, T, S]
         # A query with nothing to attend to (left padding) would produce NaN; let it see itself.
         empty = ~mask.any(-1, keepdim=True)                                         # [B, 1, T, 1]
         rows = torch.arange(q_len, device=query.device)

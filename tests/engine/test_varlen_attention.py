@@ -140,6 +140,15 @@ def test_adapter_decoding_with_a_cache_aligns_causality_to_the_last_query():
     torch.testing.assert_close(out, want, atol=ATOL_FP32, rtol=1e-4)
 
 
+def test_adapter_uses_a_prepared_4d_mask_as_given():
+    query, key, value = (torch.randn(2, 4, 6, 8) for _ in range(3))
+    mask = torch.rand(2, 1, 6, 6) > 0.3
+    mask[..., 0] = True                                                     # no empty rows
+    out, _ = varlen_attention_forward(_Attn(True), query, key, value, mask)
+    want = F.scaled_dot_product_attention(query, key, value, attn_mask=mask).transpose(1, 2)
+    torch.testing.assert_close(out, want, atol=ATOL_FP32, rtol=1e-4)
+
+
 def test_adapter_rejects_sliding_windows():
     q = torch.randn(1, 2, 4, 8)
     with pytest.raises(NotImplementedError, match="sliding"):
