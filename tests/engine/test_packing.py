@@ -72,6 +72,36 @@ def test_packed_forward_equals_per_sample_forward(model, samples, attention):
         torch.testing.assert_close(got, single.logits[0], atol=ATOL, rtol=1e-4)
 
 
+def _image_sample(tok, height, width, question):
+    """A user image + question: one frame patchified like an image (the frame is repeated in time)."""
+    pixels, grid = preprocess_video(torch.randint(0, 256, (1, height, width, 3), dtype=torch.uint8),
+                                    max_pixels=height * width)
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    text = text.replace("<|image_pad|>", "<|image_pad|>" * (int(grid.prod()) // 4))
+    ids = tok(text, return_tensors="pt")["input_ids"][0]
+    types = token_type_ids(ids, tok.convert_tokens_to_ids("<|image_pad|>"), tok.convert_tokens_to_ids("<|video_pad|>"))
+    return {"input_ids": ids, "mm_token_type_ids": types, "pixel_values": pixels, "image_grid_thw": grid[None]}
+
+
+def test_image_text_only_and_video_samples_pack_together(model, samples, bpe_tokenizer):
+    image = _image_sample(bpe_tokenizer, 84, 56, "What is shown?")
+    text_ids = bpe_tokenizer("Plain text, no media at all.", return_tensors="pt")["input_ids"][0]
+    text_only = {"input_ids": text_ids, "mm_token_type_ids": torch.zeros_like(text_ids)}
+    mixed = [image, samples[0], text_only]
+    apply_attention(model, VARLEN_ATTENTION)
+    packed = pack_samples(mixed, model)
+    assert packed.image_grid_thw.shape == (1, 3) and packed.video_grid_thw.shape == (1, 3)
+    with torch.no_grad():
+        hidden = model.model(**packed.model_inputs()).last_hidden_state
+        singles = [model.model(**{k: v[None] if k in ("input_ids", "mm_token_type_ids") else v
+                                  for k, v in s.items() if k not in ("labels", "loss_mask")}).last_hidden_state[0]
+                   for s in mixed]
+    apply_attention(model, "sdpa")
+    for got, want in zip(unpack(hidden, packed.cu_seqlens), singles):
+        torch.testing.assert_close(got, want, atol=ATOL, rtol=1e-4)
+
+
 def _masked_token_logp(logits, targets, mask):
     """Sum of log p(target) over masked-in positions (one scalar)."""
     logp = logits.float().log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None])[..., 0]
