@@ -6,9 +6,13 @@ vision-window-like segment patterns; and a whole tiny Qwen2.5-VL forward, packed
 "videorft_varlen" against a padded batch with "sdpa".
 CUDA (Qwen2.5-VL-7B shapes, bf16, gpu marker): flash-attn varlen against padded SDPA and the
 per-sequence loop, forward and forward+backward.
-tokens_per_s counts real (unpadded) tokens; on CPU it uses the fastest round, because the CPU
-machines are shared and the minimum is the least disturbed estimate (CUDA uses the mean).
+tokens_per_s counts real (unpadded) tokens; on CPU it uses the fastest round (CUDA: the mean).
 tflops counts only the useful (in-sequence) work.
+
+On a shared CPU machine wall-clock rounds vary 10x with other users' load; record with one
+thread and CPU time, which measures the work itself:
+  OMP_NUM_THREADS=1 pytest bench/bench_attention.py --benchmark-timer=time.process_time \
+      --benchmark-json=bench/results/cpu-2core/attention-<yyyymmdd>.json
 """
 
 import pytest
