@@ -49,7 +49,11 @@ def resolve_rollout_backend(setting: str, device: torch.device) -> str:
 
 
 def resolve_attention(setting: str, device: torch.device) -> str:
-    """"auto" -> flash_attention_2 on CUDA when flash_attn is installed, else sdpa."""
+    """"auto" -> flash_attention_2 on CUDA when flash_attn is installed, else sdpa.
+
+    "videorft_varlen" runs on every device (it picks flash-attn varlen itself where it can);
+    apply it to a model with videorft.engine.models.attention.apply_attention.
+    """
     if setting == "auto":
         return "flash_attention_2" if device.type == "cuda" and has_package("flash_attn") else "sdpa"
     if setting == "flash_attention_2" and not (device.type == "cuda" and has_package("flash_attn")):

@@ -67,8 +67,10 @@ class ModelConfig:
     """Shape of the tiny model (used when source is "tiny")."""
     dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
     """Parameter and compute dtype of the policy."""
-    attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
-    """Attention implementation: "auto" is flash_attention_2 on CUDA when installed, else sdpa."""
+    attention: Literal["auto", "sdpa", "eager", "flash_attention_2", "videorft_varlen"] = "auto"
+    """Attention implementation: "auto" is flash_attention_2 on CUDA when installed, else sdpa;
+    "videorft_varlen" is the engine's packed-sequence attention (flash-attn varlen on CUDA,
+    per-sequence SDPA elsewhere) for the language model and the vision tower."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
 
