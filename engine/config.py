@@ -305,6 +305,15 @@ class SynthConfig:
     """H.264 mp4 or VP9 webm."""
     max_objects: int = 4
     """Most shapes in one scene (difficulty)."""
+    difficulty: Literal["easy", "medium", "hard"] = "medium"
+    """"easy": 1-3 large shapes, colour/direction/count multiple choice (learnable by a tiny VLM);
+    "medium": events, signs and all five problem types; "hard": more, smaller, faster-changing shapes."""
+    question_kinds: list[str] = field(default_factory=list)
+    """Question kinds to ask, e.g. ["count", "direction"] (empty: the difficulty's own mix)."""
+    cot_style: Literal["full", "brief"] = "full"
+    """Reference reasoning: the five cognitive steps, or one or two short sentences."""
+    workers: int = 1
+    """Processes that render and encode videos (0: one per CPU core)."""
 
 
 @dataclass(kw_only=True)

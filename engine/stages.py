@@ -29,4 +29,6 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "init-model": Stage("videorft.engine.models.init_stage:run",
                         "build a tiny random-weight Qwen-VL model and tokenizer and save them (HF format)"),
+    "synth": Stage("videorft.loaders.synth.world:run",
+                   "write the synthetic video world: clips, scene graphs, train/test records"),
 }
