@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import av
+import torch
 import numpy as np
 import pytest
 
@@ -253,3 +254,33 @@ def test_cli_stage_writes_the_tiny_world(tmp_path):
     assert code == 0
     assert len(_records(out)) == 4 and len(_records(out, "test")) == 2
     assert json.loads((out / "world.json").read_text())["synth"]["difficulty"] == "easy"
+
+
+def test_caption_pairs_describe_each_decoded_frame(world):
+    from videorft.loaders.sampling import sample_indices
+    from videorft.loaders.synth.captions import caption_pairs
+
+    frames, captions = caption_pairs(world, "test", frames_per_video=4)
+    records = _records(world, "test")
+    assert frames.dtype == torch.uint8 and frames.shape == (4 * len(records), 96, 96, 3)
+    assert len(captions) == len(frames)
+    for r, rec in enumerate(records):
+        scene = _scene(world, rec)
+        for j, k in enumerate(sample_indices(scene["num_frames"], 4)):
+            caption, frame, t = captions[4 * r + j], frames[4 * r + j].numpy(), k / scene["fps"]
+            for o in scene["objects"]:
+                colour = o["change"]["colour"] if o["change"] and t >= o["change"]["time_s"] else o["colour"]
+                phrase = f"a {o['size']} {colour} {o['shape']} "
+                if k not in _visible_frames(scene, o):
+                    assert phrase not in caption + " "
+                    continue
+                assert phrase in caption, (caption, phrase)
+                x, y = _pos(o, t)
+                where = caption.split(phrase)[1].split(" and ")[0].split(",")[0]
+                assert ("left" in where) == (x < 32) and ("right" in where) == (x >= 64), (where, x)
+                assert ("top" in where) == (y < 32) and ("bottom" in where) == (y >= 64), (where, y)
+                if o["shape"] != "ring":
+                    seen = frame[int(y) - 1:int(y) + 2, int(x) - 1:int(x) + 2].reshape(-1, 3).mean(0)
+                    assert np.abs(seen - np.array(COLOURS[colour])).max() < 40
+            for s in scene["signs"]:
+                assert f"a sign reading {s['text']}" in caption
