@@ -109,6 +109,8 @@ class DataConfig:
     """How options reach the prompt: appended unless the problem already lists them ("auto"), always, never."""
     system_prompt: Literal["default", "r1", "none"] = "default"
     """System message: the model's default, the R1 reasoning prompt (VideoRFT SFT), or none."""
+    template: Literal["train", "eval"] = "train"
+    """Question template and option layout: VideoRFT's training text or its evaluation text."""
     on_bad_record: Literal["error", "skip"] = "error"
     """A malformed record line stops with file, line and field named, or is skipped and counted."""
     max_samples: Optional[int] = None
