@@ -1,8 +1,9 @@
 """OpenCV decoder: one sequential pass of grab() over every frame, retrieve() only the kept ones.
 
 grab() demuxes and decodes without converting colour; retrieve() does the BGR conversion, so
-frames that are not sampled never cost a colour conversion. This was the fastest CPU path
-measured on 480p H.264 and VP9 (research/env.md section 6), ahead of decord and PyAV.
+frames that are not sampled never cost a colour conversion. It led plain PyAV and decord on
+480p H.264 and VP9 (research/env.md section 6); PyAV with its decode plan (decode_pyav.py) now
+leads on H.264, so OpenCV is the second CPU choice of "auto".
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A sparse sample of a video with short GOPs is cheaper to reach by seeking to the keyframe
 before each wanted frame; dense samples or long GOPs are cheaper to decode straight through.
-Only the frames that are kept are converted to RGB.
+Frames that nothing references and nobody wants (most B-frames) are not decoded at all, and
+only the frames that are kept are converted to RGB.
 """
 
 from __future__ import annotations
@@ -53,69 +54,88 @@ def decoded_frame_count(segments: list[Segment]) -> int:
     return sum(seg.targets[-1] - seg.start + 1 for seg in segments)
 
 
-class _Overshoot(Exception):
-    """A seek landed after the frame it was meant to reach."""
+class _Retry(Exception):
+    """The fast path met something it cannot place (a seek past its target, a frame without a
+    known pts); the caller decodes again sequentially without skipping."""
 
 
 def _decode_segment(container, stream, seg: Segment, seek: bool, index: VideoIndex,
                     position: dict[int, int], out: dict[int, np.ndarray]) -> None:
-    """Decode from keyframe `seg.start` until every target of `seg` is in `out`.
+    """Fast path: from keyframe `seg.start`, decode until every target of `seg` is in `out`.
 
-    Frames are placed by their pts; a frame without a known pts counts on from the previous one,
-    which is only trusted on a sequential pass (after a seek it raises _Overshoot).
+    Packets whose frame is not a target are decoded with skip_frame=NONREF: a frame that no
+    other frame references (most H.264/HEVC B-frames) is then not decoded at all. Frames are
+    placed by their pts, so skipped frames cannot shift the count.
     """
     if seek:
         container.seek(index.pts[seg.start], stream=stream, backward=True)
-    pending, k, counter = seg.targets, 0, seg.start
-    for frame in container.decode(stream):
-        i = position.get(frame.pts) if frame.pts is not None else None
-        if i is None:
-            if seek:
-                raise _Overshoot(pending[k])
-            i = counter
-        counter = i + 1
-        if i == pending[k]:
-            out[i] = frame.to_ndarray(format="rgb24")          # [H, W, 3]
-            k += 1
-            if k == len(pending):
-                return
-        elif i > pending[k]:
-            raise _Overshoot(pending[k])
+    ctx = stream.codec_context
+    target_pts = {index.pts[i] for i in seg.targets}
+    pending, k = seg.targets, 0
+    for packet in container.demux(stream):
+        ctx.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in target_pts else "NONREF"
+        for frame in packet.decode():
+            i = position.get(frame.pts) if frame.pts is not None else None
+            if i is None or i > pending[k]:
+                raise _Retry()
+            if i == pending[k]:
+                out[i] = frame.to_ndarray(format="rgb24")          # [H, W, 3]
+                k += 1
+                if k == len(pending):
+                    return
     raise VideoDecodeError(f"{index.path}: stream ended before frames {list(pending[k:])} were decoded")
 
 
-def _decode(path: str, index: VideoIndex, wanted: list[int], threads: int, allow_seek: bool) -> dict:
+def _decode_fast(path: str, index: VideoIndex, wanted: list[int], threads: int) -> dict[int, np.ndarray]:
     out: dict[int, np.ndarray] = {}
     position = {p: i for i, p in enumerate(index.pts)}
-    segments = plan_segments(index, wanted) if allow_seek else [Segment(0, tuple(wanted))]
     with av.open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         stream.thread_count = threads
-        for k, seg in enumerate(segments):
+        for k, seg in enumerate(plan_segments(index, wanted)):
             _decode_segment(container, stream, seg, seg.start > 0 or k > 0, index, position, out)
     return out
+
+
+def _decode_sequential(path: str, index: VideoIndex, wanted: list[int], threads: int) -> dict[int, np.ndarray]:
+    """Plain pass over every frame, counting frames where a pts is missing."""
+    out: dict[int, np.ndarray] = {}
+    position = {p: i for i, p in enumerate(index.pts)}
+    todo, counter = set(wanted), 0
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.thread_count = threads
+        for frame in container.decode(stream):
+            i = position.get(frame.pts, counter) if frame.pts is not None else counter
+            counter = i + 1
+            if i in todo:
+                out[i] = frame.to_ndarray(format="rgb24")          # [H, W, 3]
+                todo.discard(i)
+                if not todo:
+                    return out
+    raise VideoDecodeError(f"{path}: stream ended before frames {sorted(todo)} were decoded")
 
 
 def decode_pyav(path: str, index: VideoIndex, indices: list[int], threads: int = 0) -> np.ndarray:
     """Frames `indices` (presentation order, any order, repeats allowed) -> uint8 [n, H, W, 3] RGB.
 
-    threads: decoder threads (0 lets FFmpeg choose). Seeks only when the plan says it pays, and
-    falls back to one sequential pass if a seek lands past its target.
+    threads: decoder threads (0 lets FFmpeg choose). Seeks only when the plan says it pays, skips
+    unreferenced frames that are not wanted, and falls back to one plain sequential pass if that
+    fast path cannot place a frame.
     """
     wanted = sorted(set(indices))
     try:
         try:
-            out = _decode(path, index, wanted, threads, allow_seek=True)
-        except _Overshoot:
-            out = _decode(path, index, wanted, threads, allow_seek=False)
+            out = _decode_fast(path, index, wanted, threads)
+        except _Retry:
+            out = _decode_sequential(path, index, wanted, threads)
         frames = [out[i] for i in indices]
         if len({f.shape for f in frames}) != 1:
             raise VideoDecodeError(f"{path}: frame size changes within the stream")
         return np.stack(frames)
     except VideoDecodeError:
         raise
-    except _Overshoot as err:
-        raise VideoDecodeError(f"{path}: decoder skipped past frame {err}") from err
     except (av.FFmpegError, OSError, EOFError, ValueError) as err:
         raise VideoDecodeError(f"{path}: decoding failed: {err}") from err

@@ -7,7 +7,8 @@ those. Bad media of any kind raises `VideoDecodeError`, naming the file.
 Backends: "pyav" (always installed), "opencv" and "decord" (the `decoders` extra), "dali"
 (the `dali` extra: VP8/VP9 on CPU, H.264/HEVC/VP9/AV1 on the GPU, frames stay on the device),
 and "auto": DALI on CUDA, else the fastest installed CPU decoder as measured by
-bench/bench_video_decode.py (OpenCV, then decord, then PyAV).
+bench/bench_video_decode.py: PyAV, whose decode plan seeks only when it pays and skips the
+unreferenced frames that are not sampled (then OpenCV, then decord).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ log = logging.getLogger("videorft")
 
 DECODERS = ("pyav", "opencv", "decord", "dali")
 """Every decoder name `load_video` accepts besides "auto"."""
-CPU_DECODER_PREFERENCE = ("opencv", "decord", "pyav")
+CPU_DECODER_PREFERENCE = ("pyav", "opencv", "decord")
 """CPU decoders fastest first (16 frames of 480p H.264/VP9; bench/bench_video_decode.py)."""
 _MODULE_OF = {"pyav": "av", "opencv": "cv2", "decord": "decord", "dali": "nvidia.dali"}
 

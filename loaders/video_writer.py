@@ -7,7 +7,7 @@ and every decoder is exercised on real encoded streams.
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import av
 import numpy as np
@@ -37,6 +37,18 @@ def pattern_frames(n: int, height: int, width: int, seed: int = 0) -> np.ndarray
         bar = (i * max(width // n, 2)) % max(width - 4, 1)
         out[i, :, bar:bar + 4] = 255
     return out
+
+
+def panning_frames(n: int, height: int, width: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """n uint8 [height, width, 3] frames of a camera panning over a wide pattern (cheap to make).
+
+    A generator, so long high-resolution clips never sit in memory at once.
+    """
+    scene = pattern_frames(1, height, 2 * width, seed)[0]                    # [H, 2W, 3]
+    step = max(1, width // max(n, 1))
+    for i in range(n):
+        x = (i * step) % width
+        yield scene[:, x:x + width]
 
 
 def encode_video(path: str | os.PathLike, frames: np.ndarray | Iterable[np.ndarray], fps: int = 24,

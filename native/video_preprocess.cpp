@@ -74,8 +74,13 @@ struct Resampler {
   }
 };
 
+// Round half to even (as torch.round) and clamp to [0, 255]. Adding and subtracting 1.5 * 2^23
+// rounds in the FPU's default mode without a libm call (valid for |v| < 2^22); without
+// -ffast-math the compiler keeps both operations.
 inline int to_u8(float v) {
-  return static_cast<int>(std::nearbyint(std::fmin(std::fmax(v, 0.0f), 255.0f)));
+  const float magic = 12582912.0f;
+  const float clamped = v > 0.0f ? (v < 255.0f ? v : 255.0f) : 0.0f;  // NaN -> 0
+  return static_cast<int>((clamped + magic) - magic);
 }
 
 int resolve_threads(int requested) {

@@ -16,10 +16,8 @@ def test_run_dir_writes_config_backends_metrics_and_events(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows == [{"step": 1, "loss": 0.5, "reward": 1.25, "bad": None}, {"step": 2, "loss": 0.25}]
     backends = json.loads((tmp_path / "run" / "backends.json").read_text())
-    decoder = next(name for name, module in (("opencv", "cv2"), ("decord", "decord"), ("pyav", "av"))
-                   if has_package(module))
     video_preprocess = "native" if has_package("videorft._native") else "torch"
     assert backends == {"device": "cpu", "kernels": "torch", "rollout": "hf", "attention": "sdpa",
-                        "video_decoder": decoder, "video_preprocess": video_preprocess}
+                        "video_decoder": "pyav", "video_preprocess": video_preprocess}
     assert any((tmp_path / "run" / "tb").iterdir())
     assert "backend kernels = torch" in (tmp_path / "run" / "run.log").read_text()

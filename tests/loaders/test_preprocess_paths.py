@@ -131,3 +131,13 @@ def test_gpu_path_matches_torch_on_device():
     rows, grid = preprocess_frames(frames.cuda(), size, backend="auto")
     assert rows.is_cuda and grid.tolist() == ref_grid.tolist()
     assert levels_apart(rows.cpu(), ref) <= 1.0 + 1e-3
+
+
+def test_make_install_builds_the_extension_where_a_toolchain_exists():
+    """A silent build failure would leave every run on the slower torch path."""
+    import os
+    import shutil
+
+    if os.environ.get("VIDEORFT_BUILD_NATIVE") == "0" or not (shutil.which("cmake") and shutil.which("c++")):
+        pytest.skip("no C++ toolchain, or the native build was switched off")
+    assert native_module() is not None, "videorft._native is missing: rerun `make install` and read its output"

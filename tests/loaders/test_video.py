@@ -135,7 +135,7 @@ def test_long_gop_file_is_decoded_sequentially(tmp_path, source):
 
 
 def test_resolve_decoder():
-    assert resolve_decoder("auto", "cpu") == next(b for b in ("opencv", "decord", "pyav") if b in installed_decoders())
+    assert resolve_decoder("auto", "cpu") == "pyav"                  # measured fastest, always installed
     assert resolve_decoder("pyav", "cpu") == "pyav"
     with pytest.raises(ValueError, match="video.backend"):
         resolve_decoder("ffmpeg-cli", "cpu")
