@@ -9,6 +9,7 @@ that world, in the main process and with two workers, for prompt batches and SFT
 
 import dataclasses
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ from videorft.loaders.dataset import VideoQADataset
 from videorft.loaders.records import read_records
 from videorft.loaders.synth.world import generate_world
 
-RECIPE = "recipes/tiny/synth.yaml"
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "tiny" / "synth.yaml"
 VIDEO = VideoConfig(fps=2.0, min_frames=4, max_frames=8, min_pixels=None, max_pixels=112 * 112)
 
 

@@ -12,7 +12,7 @@ never trained on; prompts are masked unless loss_on is "all".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Sequence
+from typing import Literal, Optional, Sequence
 
 import torch
 

@@ -74,6 +74,9 @@ class Level:
     """Whether objects that a question is not about may move."""
     kinds: tuple[str, ...]
     """Question kinds asked at this level (see loaders/synth/questions.py)."""
+    shuffle_options: bool = True
+    """Shuffle multiple-choice options; when False they keep the vocabulary's order (red is always
+    "A"), so a tiny model can map what it sees straight to a letter (answers stay balanced)."""
 
 
 _BASIC_KINDS = ("count", "colour_large", "direction")
@@ -84,7 +87,8 @@ LEVELS: dict[str, Level] = {
     "easy": Level(
         name="easy", colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"),
         min_objects=1, max_objects=3, directions=("left", "right"), travel=(0.45, 0.6),
-        large=0.17, small=0.1, events=False, event_gap_s=1.0, distractors_move=False, kinds=_BASIC_KINDS),
+        large=0.17, small=0.1, events=False, event_gap_s=1.0, distractors_move=False, kinds=_BASIC_KINDS,
+        shuffle_options=False),
     "medium": Level(
         name="medium", colours=("red", "green", "blue", "yellow", "purple", "orange", "white", "cyan"),
         shapes=("circle", "square", "triangle", "star", "diamond", "ring", "cross"),

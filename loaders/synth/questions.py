@@ -20,7 +20,6 @@ from typing import Any, Callable, Sequence
 from videorft.loaders.synth.builder import SceneBuilder
 from videorft.loaders.synth.levels import Level
 from videorft.loaders.synth.phrases import MOTION_WORDS, full_name, join_words, place_phrase, when
-from videorft.loaders.synth.scene import Scene, SceneObject
 
 LETTERS = "ABCDEFGH"
 
@@ -93,6 +92,22 @@ def mc_options(correct: str, others: Sequence[str], position: int) -> tuple[list
     return [f"{LETTERS[i]}. {t}" for i, t in enumerate(texts)], LETTERS[position]
 
 
+def pick_options(b: SceneBuilder, correct: str, pool: Sequence[str], n_opts: int, position: int
+                 ) -> tuple[list[str], str]:
+    """n_opts option lines drawn from `pool` (which holds `correct`).
+
+    Levels that shuffle put `correct` at `position` among random others; levels that do not
+    keep the pool's order, so each value always has the same letter.
+    """
+    others = [p for p in pool if p != correct]
+    b.rng.shuffle(others)
+    chosen = others[:n_opts - 1]
+    if b.level.shuffle_options:
+        return mc_options(correct, chosen, position)
+    texts = [p for p in pool if p == correct or p in chosen]
+    return [f"{LETTERS[i]}. {t}" for i, t in enumerate(texts)], LETTERS[texts.index(correct)]
+
+
 def distractor_count(decks: Decks, kind: str, lim: Limits) -> int:
     """How many shapes besides the one asked about (balanced, so scene size tells nothing)."""
     return decks.draw(f"{kind}:objects", lim.counts()) - 1
@@ -121,7 +136,7 @@ def _count_build(b: SceneBuilder, choice: dict, kind: str) -> Question:
                  goal="how many different shapes show up at any point in the video",
                  moments="the whole video, since a shape may show up late or leave early",
                  observations=[f"I can see {join_words(seen)}."],
-                 conclusion=f"{n} different shape{'s' if n != 1 else ''} appear{'s' if n == 1 else ''}",
+                 conclusion="exactly one shape appears" if n == 1 else f"{n} different shapes appear",
                  check=f"counting them once more, one by one, I again get {n}")
     if kind == "count":
         numbers = [str(v) for v in range(choice["first"], choice["first"] + choice["width"])]
@@ -140,15 +155,10 @@ def _colour_large_choose(decks: Decks, lim: Limits, kind: str) -> dict:
             "others": distractor_count(decks, kind, lim)}
 
 
-
-
 def _colour_large_build(b: SceneBuilder, choice: dict, kind: str) -> Question:
     target = b.add_object(colour=choice["colour"], size="large")
     b.add_distractors(choice["others"], size="small")
-    others = [c for c in b.level.colours if c != target.colour]
-    b.rng.shuffle(others)
-    n_opts = min(4, len(b.level.colours))
-    options, letter = mc_options(target.colour, others[:n_opts - 1], choice["pos"])
+    options, letter = pick_options(b, target.colour, b.level.colours, min(4, len(b.level.colours)), choice["pos"])
     smalls = [full_name(o) for o in b.scene.objects if o is not target]
     seen = f"One shape is clearly bigger than the rest: a {target.shape} in {target.colour}."
     obs = [seen] + ([f"The other shapes ({', '.join(smalls)}) are small."] if smalls else [])
@@ -170,9 +180,7 @@ def _direction_choose(decks: Decks, lim: Limits, kind: str) -> dict:
 def _direction_build(b: SceneBuilder, choice: dict, kind: str) -> Question:
     target = b.add_object(motion=choice["motion"])
     b.add_distractors(choice["others"])
-    others = [d for d in b.level.directions if d != target.motion]
-    b.rng.shuffle(others)
-    options, letter = mc_options(target.motion, others, choice["pos"])
+    options, letter = pick_options(b, target.motion, b.level.directions, len(b.level.directions), choice["pos"])
     scene = b.scene
     frames = scene.visible_frames(target)
     p0 = scene.position(target, scene.frame_time(frames[0]))
@@ -199,7 +207,3 @@ BASIC_KINDS: dict[str, tuple[Chooser, Builder]] = {
 }
 """kind -> (choose the answer, build a scene that has it and word the question)."""
 
-
-def target_object(scene: Scene, q: Question) -> SceneObject:
-    """The object a single-object question is about."""
-    return scene.obj(q.params["object_id"])

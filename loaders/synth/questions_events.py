@@ -11,7 +11,7 @@ from __future__ import annotations
 from videorft.loaders.synth.builder import MIN_VISIBLE_S, TIME_STEP_S, PlacementError, SceneBuilder, time_grid
 from videorft.loaders.synth.levels import SIGN_WORDS
 from videorft.loaders.synth.phrases import full_name, object_story, scene_story, seconds, when
-from videorft.loaders.synth.questions import Decks, Limits, Question, distractor_count, mc_options
+from videorft.loaders.synth.questions import Decks, Limits, Question, distractor_count, mc_options, pick_options
 from videorft.loaders.synth.scene import ColourChange
 
 VERBS = {"appear": "appears", "disappear": "disappears"}
@@ -93,9 +93,8 @@ def _change_build(b: SceneBuilder, choice: dict, kind: str) -> Question:
     first = b.rng.choice(b.free_colours(exclude=(new,)))
     target = b.add_object(colour=first, change=ColourChange(t, new))
     b.add_distractors(choice["others"])
-    others = [c for c in b.level.colours if c not in (new, first)]
-    b.rng.shuffle(others)
-    options, letter = mc_options(new, others[:choice["n_opts"] - 1], choice["pos"])
+    pool = [c for c in b.level.colours if c != first]
+    options, letter = pick_options(b, new, pool, choice["n_opts"], choice["pos"])
     return Question(kind=kind, problem_type="multiple choice",
                     problem=f"The {target.name} changes colour during the video. What colour does it turn?",
                     answer=letter, options=options, params={"object_id": target.id},

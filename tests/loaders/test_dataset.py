@@ -1,7 +1,6 @@
 """VideoQADataset: one decode per sample, the clip kept next to the policy inputs, true-fps
 M-RoPE timing, skipped media, images, and batches a real tiny Qwen2.5-VL accepts."""
 
-import json
 import logging
 import shutil
 

@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 import av
-import torch
 import numpy as np
 import pytest
+import torch
 
 from videorft.engine.config import SynthConfig
 from videorft.engine.config_loader import ConfigError
@@ -196,6 +196,9 @@ def test_easy_level_is_small_and_balanced(tmp_path):
         assert 1 <= len(scene["objects"]) <= 3 and not scene["signs"]
         assert {o["colour"] for o in scene["objects"]} <= {"red", "green", "blue", "yellow"}
     assert set(by_kind) == {"synth-easy/count", "synth-easy/colour_large", "synth-easy/direction"}
+    canonical = {"synth-easy/count": ["A. 1", "B. 2", "C. 3"], "synth-easy/direction": ["A. left", "B. right"],
+                 "synth-easy/colour_large": ["A. red", "B. green", "C. blue", "D. yellow"]}
+    assert all(rec["options"] == canonical[rec["data_source"]] for rec in records)   # a value keeps its letter
     for kind, letters in by_kind.items():
         n_options = len(next(r for r in records if r["data_source"] == kind)["options"])
         assert len(letters) == n_options, kind                      # every letter is used
@@ -249,7 +252,8 @@ def test_cli_stage_writes_the_tiny_world(tmp_path):
     from videorft.engine.cli import main
 
     out = tmp_path / "world"
-    code = main(["synth", "--config", "recipes/tiny/synth.yaml", f"synth.output_dir={out}", "synth.num_train=4",
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "tiny" / "synth.yaml"
+    code = main(["synth", "--config", str(recipe), f"synth.output_dir={out}", "synth.num_train=4",
                  "synth.num_test=2", f"run.output_dir={tmp_path / 'run'}", "run.tensorboard=false"])
     assert code == 0
     assert len(_records(out)) == 4 and len(_records(out, "test")) == 2
