@@ -87,7 +87,7 @@ class SceneBuilder:
         """A sign in a band across the top of the frame; objects then keep below the band."""
         text = text if text is not None else self.rng.choice(SIGN_WORDS)
         band = 0.26 * self.scene.height
-        cx = self.scene.width / 2 + self.rng.uniform(-0.12, 0.12) * self.scene.width
+        cx = round(self.scene.width / 2 + self.rng.uniform(-0.12, 0.12) * self.scene.width, 2)
         sign = Sign(id=f"sign{len(self.scene.signs)}", text=text, center=(cx, band / 2),
                     appear_s=appear_s, disappear_s=self.scene.duration_s if disappear_s is None else disappear_s)
         self.scene.signs.append(sign)

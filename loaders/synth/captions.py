@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from videorft.loaders.synth.phrases import frame_caption
-from videorft.loaders.synth.scene import Scene
+from videorft.loaders.synth.world import read_scene
 
 
 def caption_pairs(world_dir: str | Path, split: str = "train", frames_per_video: int = 4,
@@ -36,7 +36,7 @@ def caption_pairs(world_dir: str | Path, split: str = "train", frames_per_video:
             continue
         record = json.loads(line)
         video = root / record["path"]
-        scene = Scene.from_dict(json.loads((root / "scenes" / f"{video.stem}.json").read_text(encoding="utf-8")))
+        scene, _ = read_scene(root, video.stem)
         clip = load_video(video, num_frames=frames_per_video, backend=backend)
         frames.append(clip.frames.cpu())                                     # [T, H, W, 3]
         captions.extend(frame_caption(scene, k) for k in clip.indices)

@@ -108,6 +108,12 @@ def plan_split(cfg: SynthConfig, split: str, count: int) -> list[Planned]:
     return out
 
 
+def read_scene(world_dir: str | Path, scene_id: str) -> tuple[Scene, dict[str, Any]]:
+    """The scene graph of clip `scene_id` (a record's problem_id) and the question asked about it."""
+    data = json.loads((Path(world_dir) / "scenes" / f"{scene_id}.json").read_text(encoding="utf-8"))
+    return Scene.from_dict(data), data["question"]
+
+
 def _render_and_encode(job: tuple[Scene, str, int, str]) -> str:
     scene, path, fps, codec = job
     write_video(render_video(scene), path, fps, codec)

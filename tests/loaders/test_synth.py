@@ -288,3 +288,14 @@ def test_caption_pairs_describe_each_decoded_frame(world):
                     assert np.abs(seen - np.array(COLOURS[colour])).max() < 40
             for s in scene["signs"]:
                 assert f"a sign reading {s['text']}" in caption
+
+
+def test_read_scene_gives_the_graph_and_question(world):
+    from videorft.loaders.synth.phrases import scene_story
+    from videorft.loaders.synth.world import read_scene
+
+    rec = next(r for r in _records(world) if r["problem_type"] == "free-form")
+    scene, question = read_scene(world, rec["problem_id"])
+    assert question["answer"] == _answer(rec) == scene_story(scene)
+    expected = {k: v for k, v in _scene(world, rec).items() if k not in ("problem_id", "question")}
+    assert json.loads(json.dumps(scene.to_dict())) == expected
