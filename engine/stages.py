@@ -31,4 +31,6 @@ STAGES: dict[str, Stage] = {
                         "build a tiny random-weight Qwen-VL model and tokenizer and save them (HF format)"),
     "report": Stage("videorft.engine.report:run",
                     "combine a pipeline's evaluations into one table and results.json"),
+    "synth": Stage("videorft.loaders.synth.world:run",
+                   "write the synthetic video world: clips, scene graphs, train/test records"),
 }
