@@ -66,6 +66,28 @@ def _masked_mean(values: torch.Tensor, active: torch.Tensor) -> float:
     return float(values[active].sum() / count) if count else 0.0
 
 
+def grpo_token_term(logp, active, advantages, old_logp, ref_logp, beta, clip_low, clip_high):
+    """Per-token GRPO term as a differentiable function of logp (autograd gives its gradient).
+
+    logp [...] (requires grad), active [...] bool, advantages broadcastable to logp,
+    old_logp/ref_logp like logp or None -> (term, ratio, kl), each like logp.
+    Positions outside `active` use logp itself for old/ref, so padding garbage (e.g. -inf)
+    never turns into 0 * inf in the gradient.
+    """
+    old = logp.detach() if old_logp is None else torch.where(active, old_logp.to(logp.dtype), logp.detach())
+    ratio = torch.exp(logp - old)
+    adv = advantages.to(logp.dtype)
+    term = torch.maximum(-ratio * adv, -ratio.clamp(1 - clip_low, 1 + clip_high) * adv)
+    kl = torch.zeros_like(logp)
+    if ref_logp is not None:
+        ref = torch.where(active, ref_logp.to(logp.dtype), logp.detach())
+        diff = (ref - logp).clamp(-KL_CLAMP, KL_CLAMP)
+        kl = torch.exp(diff) - diff - 1
+        if beta != 0:
+            term = term + beta * kl
+    return term, ratio, kl
+
+
 def fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, old_logp=None, ref_logp=None,
                            beta=0.04, clip_low=0.2, clip_high=0.2, temperature=1.0,
                            loss_agg="seq-mean-token-mean", *, upcast: bool = True):
@@ -79,19 +101,9 @@ def fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, old_logp=N
                                    return_entropy=True, upcast=upcast)  # [B, T]
     mask = mask.to(logp.dtype)
     active = mask > 0
-    # Padding may hold garbage log-probs; replacing them keeps 0 * inf out of the gradient.
-    old = logp.detach() if old_logp is None else torch.where(active, old_logp.to(logp.dtype), logp.detach())
-    ratio = torch.exp(logp - old)  # [B, T]
+    term, ratio, kl = grpo_token_term(logp, active, advantages.unsqueeze(1), old_logp, ref_logp,
+                                      beta, clip_low, clip_high)
     adv = advantages.to(logp.dtype).unsqueeze(1)  # [B, 1]
-    policy_term = torch.maximum(-ratio * adv, -ratio.clamp(1 - clip_low, 1 + clip_high) * adv)
-    term = policy_term
-    kl = torch.zeros_like(logp)
-    if ref_logp is not None:
-        ref = torch.where(active, ref_logp.to(logp.dtype), logp.detach())
-        diff = (ref - logp).clamp(-KL_CLAMP, KL_CLAMP)
-        kl = torch.exp(diff) - diff - 1
-        if beta != 0:
-            term = policy_term + beta * kl
     loss = _aggregate(term, mask, loss_agg)
     with torch.no_grad():
         clipped = (-ratio.clamp(1 - clip_low, 1 + clip_high) * adv) > (-ratio * adv)
