@@ -39,12 +39,15 @@ def combine_vocab_partials(m: torch.Tensor, s: torch.Tensor, t: torch.Tensor,
     return logp, lse, entropy
 
 
-def _mm_fp32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a @ b returned in fp32. The GEMM accumulates in fp32 for every dtype; on CUDA the
-    16-bit product is also written in fp32 (cuBLAS out_dtype), elsewhere it is rounded once."""
-    if a.is_cuda and a.dtype in (torch.bfloat16, torch.float16):
-        return torch.mm(a, b, out_dtype=torch.float32)
-    return torch.mm(a, b).to(torch.float32)
+def _accumulate_mm(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """acc (fp32) += a @ b. The GEMM accumulates in fp32 for every dtype; a 16-bit product is
+    written in fp32 on CUDA (cuBLAS out_dtype) and rounded once to 16 bits elsewhere."""
+    if a.dtype == torch.float32:
+        acc.addmm_(a, b)
+    elif a.is_cuda:
+        acc += torch.mm(a, b, out_dtype=torch.float32)
+    else:
+        acc += torch.mm(a, b)
 
 
 def streamed_backward(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
@@ -62,18 +65,21 @@ def streamed_backward(hidden: torch.Tensor, weight: torch.Tensor, targets: torch
     if not (need_hidden or need_weight):
         return grad_hidden, grad_weight
     grad_logp = grad_logp.to(torch.float32)
+    # fp32 hidden accumulates straight into its gradient rows; 16-bit ones through an fp32 buffer.
+    direct = need_hidden and hidden.dtype == torch.float32
     for c0 in range(0, n_tokens, token_chunk):
         c1 = min(c0 + token_chunk, n_tokens)
         h_c = hidden[c0:c1]  # [n, H]
-        dh_acc = torch.zeros(c1 - c0, hidden.shape[1], dtype=torch.float32, device=hidden.device)
+        dh_acc = None
+        if need_hidden:
+            dh_acc = grad_hidden[c0:c1].zero_() if direct else h_c.new_zeros(h_c.shape, dtype=torch.float32)
         for v0 in range(0, vocab, vocab_chunk):
-            v1 = min(v0 + vocab_chunk, vocab)
-            w_v = weight[v0:v1]  # [v, H]
+            w_v = weight[v0:v0 + vocab_chunk]  # [v, H]
             dz = dlogits_fn(h_c, w_v, targets[c0:c1], lse[c0:c1], grad_logp[c0:c1], v0, temperature)  # [n, v]
             if need_hidden:
-                dh_acc += _mm_fp32(dz, w_v)
+                _accumulate_mm(dh_acc, dz, w_v)
             if need_weight:
-                grad_weight[v0:v1].addmm_(dz.T, h_c)
-        if need_hidden:
+                grad_weight[v0:v0 + vocab_chunk].addmm_(dz.T, h_c)
+        if need_hidden and not direct:
             grad_hidden[c0:c1] = dh_acc
     return grad_hidden, grad_weight

@@ -4,11 +4,10 @@ Forward (`triton_forward`): one program per (token block, vocabulary split). It 
 split in BLOCK_N-wide tiles; each tile is a [BLOCK_M, BLOCK_N] GEMM over the hidden size with
 fp32 accumulation, followed by the online max / sum-exp / target-logit / entropy update. Only
 four fp32 partials per (token, split) reach memory; `streaming.combine_vocab_partials` merges
-them. Programs are numbered token-block fastest, so the programs running at the same time
-work on the same vocabulary split and read its weight tiles from L2 instead of HBM: the
-weight is streamed from HBM about once per wave of programs rather than once per token
-block (perf.md section 7). The number of splits is chosen so that there are enough programs
-to fill the GPU even for short inputs.
+them. Programs are numbered in groups of GROUP_M token blocks, token block fastest, so the
+programs in flight at any time cover a rectangle of about GROUP_M token blocks x a few splits:
+their hidden blocks and weight tiles both stay in L2, and the weight is read from HBM about
+N / (GROUP_M * BLOCK_M) times instead of once per token block (perf.md section 7).
 
 Backward (`triton_backward`): `streaming.streamed_backward` walks [token chunk, vocab slab]
 blocks; `_dlogits_kernel` recomputes the block's logits tile by tile and writes
@@ -32,8 +31,10 @@ import triton.language as tl
 from videorft.kernels.streaming import combine_vocab_partials, streamed_backward
 
 INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
-SPLIT_ALIGN = 256
+SPLIT_ALIGN = 32 if INTERPRET else 256
 """Vocabulary splits are multiples of this, so every BLOCK_N of the configs divides them."""
+SPLIT_TARGET = 4096
+"""Widest vocabulary split of the forward, in columns."""
 BACKWARD_TOKEN_CHUNK = 4096
 BACKWARD_VOCAB_CHUNK = 32768
 
@@ -46,8 +47,9 @@ def _configs(interpret_cfg: dict, gpu_cfgs: list[tuple]) -> list[triton.Config]:
 
 
 _FWD_CONFIGS = _configs(
-    {"BLOCK_M": 16, "BLOCK_N": 32, "BLOCK_K": 16},
-    [(128, 256, 64, 8, 3, {}), (128, 128, 64, 8, 4, {}), (128, 128, 64, 4, 4, {}), (64, 256, 64, 8, 4, {})],
+    {"BLOCK_M": 16, "BLOCK_N": 32, "BLOCK_K": 16, "GROUP_M": 2},
+    [(128, 256, 64, 8, 3, {"GROUP_M": 16}), (128, 128, 64, 8, 4, {"GROUP_M": 16}),
+     (128, 128, 64, 4, 4, {"GROUP_M": 16}), (64, 256, 64, 8, 4, {"GROUP_M": 32})],
 )
 _BWD_CONFIGS = _configs(
     {"BLOCK_M": 16, "BLOCK_N": 32, "BLOCK_K": 16, "GROUP_M": 2},
@@ -87,12 +89,18 @@ def _logprob_fwd_kernel(h_ptr, w_ptr, t_ptr, m_ptr, s_ptr, tl_ptr, e_ptr,
                         n_rows, vocab, hidden_size, split_size,
                         stride_hn, stride_hk, stride_wv, stride_wk, inv_temp,
                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                        WITH_ENTROPY: tl.constexpr, UPCAST: tl.constexpr, PRECISION: tl.constexpr):
+                        GROUP_M: tl.constexpr, WITH_ENTROPY: tl.constexpr, UPCAST: tl.constexpr,
+                        PRECISION: tl.constexpr):
     """Partials (max, sum-exp, target logit, sum exp*z) of one token block over one split."""
     pid = tl.program_id(0)
     num_m = tl.cdiv(n_rows, BLOCK_M)
-    pid_m = pid % num_m  # token block varies fastest: concurrent programs share a split
-    split = pid // num_m
+    num_splits = tl.cdiv(vocab, split_size)
+    # Grouped ordering: GROUP_M token blocks (fastest) x all splits, group after group.
+    per_group = GROUP_M * num_splits
+    first_m = (pid // per_group) * GROUP_M
+    group_rows = tl.minimum(num_m - first_m, GROUP_M)
+    pid_m = first_m + (pid % per_group) % group_rows
+    split = (pid % per_group) // group_rows
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     targets = tl.load(t_ptr + rows, mask=rows < n_rows, other=-1)
     run_max = tl.full((BLOCK_M,), float("-inf"), tl.float32)
@@ -172,13 +180,15 @@ def _num_programs_target(device: torch.device) -> int:
 
 
 def choose_split_size(n_rows: int, vocab: int, device: torch.device, nominal_block_m: int = 128) -> int:
-    """Vocabulary columns per split: as wide as possible while keeping the GPU busy.
+    """Vocabulary columns per split, a multiple of SPLIT_ALIGN (every BLOCK_N divides it).
 
-    Wider splits mean fewer re-reads of the hidden block; more splits mean more programs when
-    N is small. The result is a multiple of SPLIT_ALIGN (every BLOCK_N divides it).
+    At most SPLIT_TARGET columns, so the grouped ordering always has several splits to spread
+    over the programs in flight, and narrower when N is small so that there are enough
+    programs to fill the GPU. Partials cost 16 bytes per (token, split).
     """
     token_blocks = triton.cdiv(n_rows, nominal_block_m)
-    splits = max(1, min(triton.cdiv(_num_programs_target(device), token_blocks), triton.cdiv(vocab, SPLIT_ALIGN)))
+    splits = max(triton.cdiv(vocab, SPLIT_TARGET), triton.cdiv(_num_programs_target(device), token_blocks))
+    splits = max(1, min(splits, triton.cdiv(vocab, SPLIT_ALIGN)))
     return triton.cdiv(triton.cdiv(vocab, splits), SPLIT_ALIGN) * SPLIT_ALIGN
 
 
