@@ -1,0 +1,99 @@
+"""The custom ops: schema/fake/autograd registration (opcheck) and torch.compile without breaks."""
+
+import pytest
+import torch
+
+from videorft.kernels import STAT_NAMES, fused_linear_grpo_loss, grpo_loss_with_stats, linear_logprob, ops
+from videorft.kernels.grpo_math import token_weights
+from videorft.kernels.testing import make_head
+
+OPCHECK_TESTS = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
+
+
+def _flat_inputs(n=23, hidden_size=16, vocab=57):
+    hidden, weight, targets = make_head((n,), hidden_size, vocab)
+    return hidden.requires_grad_(), weight.requires_grad_(), targets
+
+
+@pytest.mark.parametrize("backend, with_entropy", [("torch", True), ("torch", False), ("triton", True)])
+def test_opcheck_linear_logprob(backend, with_entropy):
+    hidden, weight, targets = _flat_inputs()
+    args = (hidden, weight, targets, 0.8, with_entropy, backend, 8, 16)
+    torch.library.opcheck(ops.linear_logprob_op, args, test_utils=OPCHECK_TESTS)
+
+
+@pytest.mark.parametrize("need", [(True, True), (True, False), (False, True)])
+def test_opcheck_backward_op(need):
+    hidden, weight, targets = _flat_inputs()
+    lse = torch.logsumexp(hidden.detach() @ weight.detach().T, dim=1)
+    grad = torch.randn(hidden.shape[0])
+    args = (hidden.detach(), weight.detach(), targets, lse, grad, 1.0, *need, "torch", 0, 0)
+    torch.library.opcheck(ops.linear_logprob_backward_op, args, test_utils=OPCHECK_TESTS)
+
+
+@pytest.mark.parametrize("with_old, with_ref", [(True, True), (False, False)])
+def test_opcheck_grpo_loss(with_old, with_ref):
+    hidden, weight, targets = _flat_inputs(n=24)
+    mask = torch.rand(4, 6) > 0.3
+    weights = token_weights(mask, "seq-mean-token-mean").reshape(-1)
+    adv = torch.randn(4).repeat_interleave(6)
+    old = torch.randn(24) - 4 if with_old else None
+    ref = torch.randn(24) - 4 if with_ref else None
+    args = (hidden, weight, targets, weights, adv, old, ref, 0.04, 0.2, 0.28, 1.0, "torch", 8, 16)
+    torch.library.opcheck(ops.grpo_loss_op, args, test_utils=OPCHECK_TESTS)
+
+
+def _grads_of(fn, *tensors):
+    leaves = [t.detach().clone().requires_grad_() for t in tensors]
+    out = fn(*leaves)
+    out.backward()
+    return out.detach(), [leaf.grad for leaf in leaves]
+
+
+@pytest.mark.parametrize("compile_backend", ["eager", "aot_eager"])
+def test_linear_logprob_compiles_fullgraph(compile_backend):
+    hidden, weight, targets = make_head((2, 7), 16, 45)
+
+    def loss_fn(h, w):
+        logp, entropy = linear_logprob(h, w, targets, 0.9, "torch", return_entropy=True)
+        return -(logp * torch.linspace(0.5, 1.5, 7)).mean() + 0.0 * entropy.sum()
+
+    compiled = torch.compile(loss_fn, backend=compile_backend, fullgraph=True)
+    eager_out, eager_grads = _grads_of(loss_fn, hidden, weight)
+    out, grads = _grads_of(compiled, hidden, weight)
+    torch.testing.assert_close(out, eager_out)
+    for g, e in zip(grads, eager_grads):
+        torch.testing.assert_close(g, e)
+
+
+def test_grpo_loss_with_stats_compiles_fullgraph():
+    hidden, weight, targets = make_head((3, 8), 16, 45)
+    mask = torch.rand(3, 8) > 0.2
+    adv, old, ref = torch.randn(3), torch.randn(3, 8) - 4, torch.randn(3, 8) - 4
+
+    def loss_fn(h, w):
+        loss, stats = grpo_loss_with_stats(h, w, targets, mask, adv, old, ref, backend="torch",
+                                           loss_agg="token-mean")
+        return loss + 0.0 * stats.sum()
+
+    compiled = torch.compile(loss_fn, backend="aot_eager", fullgraph=True)
+    eager_out, eager_grads = _grads_of(loss_fn, hidden, weight)
+    out, grads = _grads_of(compiled, hidden, weight)
+    torch.testing.assert_close(out, eager_out)
+    for g, e in zip(grads, eager_grads):
+        torch.testing.assert_close(g, e)
+
+
+def test_metrics_wrapper_breaks_the_graph_only_for_the_host_copy():
+    hidden, weight, targets = make_head((2, 5), 16, 45)
+    mask, adv = torch.ones(2, 5, dtype=torch.bool), torch.tensor([1.0, -1.0])
+
+    def loss_fn(h, w):
+        return fused_linear_grpo_loss(h, w, targets, mask, adv, backend="torch")
+
+    explanation = torch._dynamo.explain(loss_fn)(hidden, weight)
+    assert explanation.graph_break_count <= 1
+    assert all("tolist" in str(b.reason) for b in explanation.break_reasons)
+    loss, metrics = torch.compile(loss_fn, backend="aot_eager")(hidden, weight)
+    assert set(metrics) == {"loss", *STAT_NAMES} and all(isinstance(v, float) for v in metrics.values())
+    assert metrics["loss"] == pytest.approx(float(loss))
