@@ -66,6 +66,16 @@ class Batch:
         return len(self.samples)
 
     @property
+    def decode_seconds(self) -> float:
+        """Media decoding time of the batch's samples (spent in data-loader workers)."""
+        return sum(s.decode_seconds for s in self.samples)
+
+    @property
+    def preprocess_seconds(self) -> float:
+        """Resize/normalise/patchify time of the batch's samples."""
+        return sum(s.preprocess_seconds for s in self.samples)
+
+    @property
     def records(self):
         return [s.record for s in self.samples]
 

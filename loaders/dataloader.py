@@ -12,7 +12,7 @@ import logging
 from typing import Iterator, Literal, Optional, Sequence
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from videorft.loaders.collate import Batch, SpecialIds, collate_prompts, collate_sft
 from videorft.loaders.dataset import Sample, SkippedSample, VideoQADataset
@@ -76,17 +76,20 @@ def _uses_gpu_decoder(dataset: VideoQADataset) -> bool:
 
 def build_loader(dataset: VideoQADataset, batch_size: int, layout: Layout, *, shuffle: bool = False, seed: int = 0,
                  num_workers: int = 0, prefetch: int = 2, drop_last: bool = False,
-                 loss_on: Literal["response", "all"] = "response", pack_length: Optional[int] = None) -> DataStream:
+                 loss_on: Literal["response", "all"] = "response", pack_length: Optional[int] = None,
+                 sampler: Optional[Sampler] = None) -> DataStream:
     """A DataStream of `layout` batches over `dataset` (num_workers/prefetch as in DataConfig).
 
-    shuffle draws a new order each pass from a generator seeded with `seed`. GPU decoding (DALI
+    shuffle draws a new order each pass from a generator seeded with `seed`; a `sampler` (e.g. the
+    trainers' resumable, rank-sharded one) replaces both. GPU decoding (DALI
     on CUDA) runs in the main process, since CUDA cannot be used from forked workers.
     """
     if num_workers > 0 and _uses_gpu_decoder(dataset):
         log.info("video decoder DALI runs on the GPU: decoding in the main process (data.num_workers ignored)")
         num_workers = 0
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+    generator = torch.Generator().manual_seed(seed) if shuffle and sampler is None else None
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, generator=generator,
+                        sampler=sampler,
                         num_workers=num_workers, prefetch_factor=prefetch if num_workers > 0 else None,
                         persistent_workers=num_workers > 0, drop_last=drop_last,
                         collate_fn=Collator(SpecialIds.from_tokenizer(dataset.tokenizer), layout, loss_on, pack_length))

@@ -10,6 +10,7 @@ collate functions drop it, the loader counts and logs it, and the run goes on.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, Optional, Sequence
@@ -51,6 +52,10 @@ class Sample:
     """Seconds per temporal patch from the true sampling rate (videos only)."""
     response_ids: Optional[torch.Tensor] = None
     """long [R]: SFT target tokens (reasoning, answer, end-of-turn), when requested."""
+    decode_seconds: float = 0.0
+    """Wall time spent decoding the media of this sample."""
+    preprocess_seconds: float = 0.0
+    """Wall time spent resizing, normalising and patchifying it."""
 
     @property
     def is_video(self) -> bool:
@@ -137,11 +142,13 @@ class VideoQADataset(Dataset):
     def __getitem__(self, index: int) -> Sample | SkippedSample:
         record = self.records[index]
         from videorft.loaders.video_probe import VideoDecodeError
+        started = time.perf_counter()
         try:
             clip = self._decode(record)
         except (VideoDecodeError, FileNotFoundError) as err:
             return SkippedSample(index, record.origin, f"unreadable media: {err}")
         sample = self.build(index, record, clip)
+        sample.decode_seconds = time.perf_counter() - started - sample.preprocess_seconds
         if self.max_length is not None and sample.length > self.max_length:
             return SkippedSample(index, record.origin, f"{sample.length} tokens > max_length {self.max_length}")
         return sample
@@ -179,11 +186,14 @@ class VideoQADataset(Dataset):
         d = self.data_cfg
         messages = build_messages(record, d.system_prompt, d.options, d.template)
         prompt_text = render_prompt(self.tokenizer, messages, d.system_prompt)
+        started = time.perf_counter()
         rows, grid, spg = self._vision_inputs(record, clip)
+        preprocess_seconds = time.perf_counter() - started
         prompt_ids = self._ids(self._expand(prompt_text, record, clip, grid))  # [P]
         response_ids = None
         if self.mode == "sft":
             response_ids = self._ids(response_text(record) + self.tokenizer.eos_token)  # [R]
         return Sample(index=index, record=record, clip=clip, prompt_text=prompt_text, prompt_ids=prompt_ids,
-                      pixel_values=rows, grid_thw=grid, second_per_grid_t=spg, response_ids=response_ids)
+                      pixel_values=rows, grid_thw=grid, second_per_grid_t=spg, response_ids=response_ids,
+                      preprocess_seconds=preprocess_seconds)
 
