@@ -29,4 +29,6 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "init-model": Stage("videorft.engine.models.init_stage:run",
                         "build a tiny random-weight Qwen-VL model and tokenizer and save them (HF format)"),
+    "train-encoder": Stage("videorft.engine.encoder.stage:run",
+                           "train the tiny SigLIP of the semantic reward on the synthetic world's frame/caption pairs"),
 }
