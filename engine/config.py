@@ -335,7 +335,7 @@ class EncoderTrainConfig:
     """Optimizer steps of contrastive training."""
     batch_size: int = 64
     """Frame/caption pairs per step (every other pair in the batch is a negative)."""
-    lr: float = 2e-3
+    lr: float = 1e-3
     """Peak AdamW learning rate (linear warm-up, then cosine decay to 10%)."""
     warmup_steps: int = 20
     """Linear warm-up steps."""

@@ -58,12 +58,17 @@ def tiny_siglip_config(cfg: EncoderTrainConfig, vocab_size: int) -> SiglipConfig
 
 
 def build_tiny_siglip(cfg: EncoderTrainConfig, vocab_size: int, seed: int = 0) -> SiglipModel:
-    """A randomly initialised SiglipModel with SigLIP's starting temperature 10 and bias -10."""
+    """A randomly initialised SiglipModel with SigLIP's starting logit scale 10.
+
+    The logit bias starts at -log(batch_size), the log-odds of a pair being positive when each
+    text has one match in the batch. SigLIP's -10 suits batches of thousands; with 64 pairs it
+    keeps the tiny model stuck predicting "no match" for most of a short run.
+    """
     torch.manual_seed(seed)
     model = SiglipModel(tiny_siglip_config(cfg, vocab_size))
     with torch.no_grad():
         model.logit_scale.fill_(math.log(10.0))
-        model.logit_bias.fill_(-10.0)
+        model.logit_bias.fill_(-math.log(max(2, cfg.batch_size)))
     return model
 
 
@@ -81,3 +86,16 @@ def save_encoder(path: str | Path, model: SiglipModel, tokenizer: PreTrainedToke
     tokenizer.save_pretrained(path)
     image_processor.save_pretrained(path)
     return path
+
+
+def write_untrained_encoder(path: str | Path, cfg: EncoderTrainConfig | None = None,
+                            texts: Iterable[str] = (), seed: int = 0) -> Path:
+    """Save a randomly initialised tiny SigLIP (tokenizer trained on the corpus plus `texts`).
+
+    For tests and benchmarks whose result does not depend on what the encoder has learned
+    (loading, shapes, pooling arithmetic, timing).
+    """
+    cfg = cfg or EncoderTrainConfig()
+    tokenizer = build_caption_tokenizer(texts, cfg.vocab_size, cfg.max_text_tokens)
+    model = build_tiny_siglip(cfg, len(tokenizer), seed=seed)
+    return save_encoder(path, model, tokenizer, build_image_processor(cfg.image_size))
