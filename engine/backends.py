@@ -57,6 +57,20 @@ def resolve_attention(setting: str, device: torch.device) -> str:
     return setting
 
 
+def resolve_video_decoder(setting: str, device: torch.device) -> str:
+    """"auto" -> DALI on CUDA when installed, else the fastest installed CPU decoder."""
+    from videorft.loaders.video import resolve_decoder
+
+    return resolve_decoder(setting, device)
+
+
+def resolve_video_preprocess(setting: str, device: torch.device) -> str:
+    """"auto" -> gpu on CUDA, native when videorft._native is built, else torch."""
+    from videorft.loaders.preprocess import resolve_preprocess
+
+    return resolve_preprocess(setting, device)
+
+
 def resolve_backends(cfg: RunConfig) -> dict[str, str]:
     """Every backend choice of `cfg` with "auto" resolved, as strings for backends.json."""
     device = resolve_device(cfg.run.device)
@@ -65,4 +79,6 @@ def resolve_backends(cfg: RunConfig) -> dict[str, str]:
         "kernels": resolve_kernel_backend(cfg.kernels.backend, device),
         "rollout": resolve_rollout_backend(cfg.rollout.backend, device),
         "attention": resolve_attention(cfg.model.attention, device),
+        "video_decoder": resolve_video_decoder(cfg.video.backend, device),
+        "video_preprocess": resolve_video_preprocess(cfg.video.preprocess, device),
     }

@@ -109,6 +109,8 @@ class DataConfig:
     """How options reach the prompt: appended unless the problem already lists them ("auto"), always, never."""
     system_prompt: Literal["default", "r1", "none"] = "default"
     """System message: the model's default, the R1 reasoning prompt (VideoRFT SFT), or none."""
+    template: Literal["train", "eval"] = "train"
+    """Question template and option layout: VideoRFT's training text or its evaluation text."""
     on_bad_record: Literal["error", "skip"] = "error"
     """A malformed record line stops with file, line and field named, or is skipped and counted."""
     max_samples: Optional[int] = None
@@ -305,6 +307,15 @@ class SynthConfig:
     """H.264 mp4 or VP9 webm."""
     max_objects: int = 4
     """Most shapes in one scene (difficulty)."""
+    difficulty: Literal["easy", "medium", "hard"] = "medium"
+    """"easy": 1-3 large shapes, colour/direction/count multiple choice (learnable by a tiny VLM);
+    "medium": events, signs and all five problem types; "hard": more, smaller, faster-changing shapes."""
+    question_kinds: list[str] = field(default_factory=list)
+    """Question kinds to ask, e.g. ["count", "direction"] (empty: the difficulty's own mix)."""
+    cot_style: Literal["full", "brief"] = "full"
+    """Reference reasoning: the five cognitive steps, or one or two short sentences."""
+    workers: int = 1
+    """Processes that render and encode videos (0: one per CPU core)."""
 
 
 @dataclass(kw_only=True)

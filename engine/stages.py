@@ -29,6 +29,8 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "init-model": Stage("videorft.engine.models.init_stage:run",
                         "build a tiny random-weight Qwen-VL model and tokenizer and save them (HF format)"),
+    "synth": Stage("videorft.loaders.synth.world:run",
+                   "write the synthetic video world: clips, scene graphs, train/test records"),
     "train-encoder": Stage("videorft.engine.encoder.stage:run",
                            "train the tiny SigLIP of the semantic reward on the synthetic world's frame/caption pairs"),
 }

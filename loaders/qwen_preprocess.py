@@ -83,8 +83,8 @@ def patchify(frames: torch.Tensor, spec: PatchSpec = PatchSpec(),
     p, m, tps = spec.patch_size, spec.merge_size, spec.temporal_patch_size
     if h % spec.factor or w % spec.factor:
         raise ValueError(f"frame size {h}x{w} is not a multiple of {spec.factor}; resize first")
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, c, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(1, c, 1, 1)
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=frames.device).view(1, c, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=frames.device).view(1, c, 1, 1)
     x = frames.permute(0, 3, 1, 2).float().div_(255.0).sub_(mean_t).div_(std_t)  # [T, C, H, W]
     if t % tps:
         x = torch.cat([x, x[-1:].expand(tps - t % tps, -1, -1, -1)])

@@ -1,6 +1,6 @@
 import json
 
-from videorft.engine.backends import resolve_backends
+from videorft.engine.backends import has_package, resolve_backends
 from videorft.engine.config import load_config
 from videorft.engine.run_dir import RunDir
 
@@ -16,6 +16,8 @@ def test_run_dir_writes_config_backends_metrics_and_events(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows == [{"step": 1, "loss": 0.5, "reward": 1.25, "bad": None}, {"step": 2, "loss": 0.25}]
     backends = json.loads((tmp_path / "run" / "backends.json").read_text())
-    assert backends == {"device": "cpu", "kernels": "torch", "rollout": "hf", "attention": "sdpa"}
+    video_preprocess = "native" if has_package("videorft._native") else "torch"
+    assert backends == {"device": "cpu", "kernels": "torch", "rollout": "hf", "attention": "sdpa",
+                        "video_decoder": "pyav", "video_preprocess": video_preprocess}
     assert any((tmp_path / "run" / "tb").iterdir())
     assert "backend kernels = torch" in (tmp_path / "run" / "run.log").read_text()

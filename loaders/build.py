@@ -1,0 +1,64 @@
+"""Build the datasets and loaders of a stage from its RunConfig, in one call each.
+
+    records = read_split(cfg, "train", require_process=True)
+    dataset = build_dataset(cfg, tokenizer, records, mode="sft", model_config=model.config)
+    stream = build_stream(cfg, dataset, batch_size=cfg.sft.batch_size, layout="sft", shuffle=True)
+    for batch in stream: ...          # stream.skipped counts unreadable media
+
+The model's own config fixes the prompt layout family (qwen2_vl / qwen2_5_vl / qwen3_vl) and
+the patch geometry, so the data always matches the model it feeds.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from videorft.engine.config import RunConfig
+from videorft.loaders.dataloader import DataStream, Layout, build_loader
+from videorft.loaders.dataset import VideoQADataset
+from videorft.loaders.qwen_preprocess import PatchSpec
+from videorft.loaders.records import RecordSet, read_records
+
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+
+
+def read_split(cfg: RunConfig, split: Literal["train", "eval"], require_process: bool = False) -> RecordSet:
+    """Records of data.train_file or data.eval_file, with data.on_bad_record and data.max_samples."""
+    path = cfg.data.train_file if split == "train" else cfg.data.eval_file
+    if not path:
+        raise ValueError(f"data.{split}_file is empty; point it at a JSON or JSONL record file")
+    return read_records(path, cfg.data.on_bad_record, cfg.data.max_samples, require_process)
+
+
+def patch_spec_of(model_config) -> PatchSpec:
+    """Patch geometry from a Qwen-VL model config (its vision_config)."""
+    vision = model_config.vision_config
+    return PatchSpec(patch_size=vision.patch_size, merge_size=vision.spatial_merge_size,
+                     temporal_patch_size=vision.temporal_patch_size)
+
+
+def build_dataset(cfg: RunConfig, tokenizer, records: RecordSet, mode: Literal["prompt", "sft"],
+                  model_config=None) -> VideoQADataset:
+    """A VideoQADataset over `records` with cfg.video and cfg.data.
+
+    model_config: the policy's transformers config (family and patch geometry are read from it);
+    None means Qwen2.5-VL's. SFT datasets drop samples longer than sft.max_length.
+    """
+    family, spec = "qwen2_5_vl", PatchSpec()
+    if model_config is not None:
+        family = model_config.model_type
+        if family not in FAMILIES:
+            raise ValueError(f"model type {family!r} is not a supported Qwen-VL family {FAMILIES}")
+        spec = patch_spec_of(model_config)
+    max_length: Optional[int] = cfg.sft.max_length if mode == "sft" else None
+    return VideoQADataset(records.records, tokenizer, cfg.video, cfg.data, mode, family=family, spec=spec,
+                          max_length=max_length)
+
+
+def build_stream(cfg: RunConfig, dataset: VideoQADataset, batch_size: int, layout: Layout,
+                 shuffle: bool = False, drop_last: bool = False) -> DataStream:
+    """A DataStream with data.num_workers / data.prefetch, run.seed, sft.loss_on and sft.max_length
+    (the row length of the packed layout)."""
+    return build_loader(dataset, batch_size, layout, shuffle=shuffle, seed=cfg.run.seed,
+                        num_workers=cfg.data.num_workers, prefetch=cfg.data.prefetch, drop_last=drop_last,
+                        loss_on=cfg.sft.loss_on, pack_length=cfg.sft.max_length)

@@ -1,0 +1,93 @@
+"""A DataLoader over VideoQADataset that decodes ahead in workers and counts what it skips.
+
+Workers (data.num_workers) decode and preprocess `prefetch` batches ahead of the trainer; the
+collator turns their samples into a PromptBatch (rollouts, evaluation), an SFTBatch or a
+PackedBatch. Samples whose media could not be read arrive as SkippedSample; `DataStream`
+counts them, logs each one, drops batches left empty, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterator, Literal, Optional, Sequence
+
+import torch
+from torch.utils.data import DataLoader
+
+from videorft.loaders.collate import Batch, SpecialIds, collate_prompts, collate_sft
+from videorft.loaders.dataset import Sample, SkippedSample, VideoQADataset
+from videorft.loaders.packing import collate_packed
+
+log = logging.getLogger("videorft")
+
+Layout = Literal["prompt", "sft", "packed"]
+
+
+class Collator:
+    """Picklable collate function for one batch layout (worker processes receive a copy)."""
+
+    def __init__(self, ids: SpecialIds, layout: Layout, loss_on: Literal["response", "all"] = "response",
+                 pack_length: Optional[int] = None):
+        if layout not in ("prompt", "sft", "packed"):
+            raise ValueError(f"layout must be 'prompt', 'sft' or 'packed', got {layout!r}")
+        self.ids, self.layout, self.loss_on, self.pack_length = ids, layout, loss_on, pack_length
+
+    def __call__(self, items: Sequence[Sample | SkippedSample]) -> Batch:
+        if self.layout == "prompt":
+            return collate_prompts(items, self.ids)
+        if self.layout == "sft":
+            return collate_sft(items, self.ids, self.loss_on)
+        return collate_packed(items, self.ids, self.loss_on, self.pack_length)
+
+
+class DataStream:
+    """Iterate batches; skipped samples are counted (`skipped`) and logged, empty batches dropped."""
+
+    def __init__(self, loader: DataLoader):
+        self.loader = loader
+        self.skipped = 0
+        """Samples skipped so far (unreadable media, over-long samples)."""
+        self.reasons: list[str] = []
+        """The first 100 skip messages, for the run summary."""
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for batch in self.loader:
+            for item in batch.skipped:
+                self.skipped += 1
+                message = f"{item.origin or item.index}: {item.reason}"
+                if len(self.reasons) < 100:
+                    self.reasons.append(message)
+                log.warning("skipped sample %s (%d skipped so far)", message, self.skipped)
+            if len(batch):
+                yield batch
+
+
+def _uses_gpu_decoder(dataset: VideoQADataset) -> bool:
+    from videorft.loaders.video import resolve_decoder
+
+    try:
+        return resolve_decoder(dataset.video_cfg.backend) == "dali" and torch.cuda.is_available()
+    except (RuntimeError, ValueError):
+        return False
+
+
+def build_loader(dataset: VideoQADataset, batch_size: int, layout: Layout, *, shuffle: bool = False, seed: int = 0,
+                 num_workers: int = 0, prefetch: int = 2, drop_last: bool = False,
+                 loss_on: Literal["response", "all"] = "response", pack_length: Optional[int] = None) -> DataStream:
+    """A DataStream of `layout` batches over `dataset` (num_workers/prefetch as in DataConfig).
+
+    shuffle draws a new order each pass from a generator seeded with `seed`. GPU decoding (DALI
+    on CUDA) runs in the main process, since CUDA cannot be used from forked workers.
+    """
+    if num_workers > 0 and _uses_gpu_decoder(dataset):
+        log.info("video decoder DALI runs on the GPU: decoding in the main process (data.num_workers ignored)")
+        num_workers = 0
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                        num_workers=num_workers, prefetch_factor=prefetch if num_workers > 0 else None,
+                        persistent_workers=num_workers > 0, drop_last=drop_last,
+                        collate_fn=Collator(SpecialIds.from_tokenizer(dataset.tokenizer), layout, loss_on, pack_length))
+    return DataStream(loader)

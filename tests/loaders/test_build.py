@@ -1,0 +1,49 @@
+"""Datasets and loaders built from a RunConfig, with the family and patch size of the model."""
+
+import pytest
+import torch
+
+from videorft.engine.config import TinyModelConfig, load_config
+from videorft.engine.models.tiny import build_tiny_model
+from videorft.loaders.build import build_dataset, build_stream, read_split
+
+
+def _cfg(world, *extra):
+    return load_config(None, [f"data.train_file={world / 'train.jsonl'}", f"data.eval_file={world / 'test.jsonl'}",
+                              f"data.media_root={world}", "video.backend=pyav", "video.min_pixels=null",
+                              "video.max_pixels=3136", "video.max_frames=4", "video.preprocess=torch",
+                              "data.max_samples=4", *extra])
+
+
+def test_read_split_uses_data_settings(small_world):
+    cfg = _cfg(small_world)
+    assert len(read_split(cfg, "train", require_process=True)) == 4
+    assert len(read_split(cfg, "eval")) == 4
+    with pytest.raises(ValueError, match="data.train_file"):
+        read_split(load_config(None), "train")
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+def test_dataset_follows_the_model_family(small_world, bpe_tokenizer, family):
+    cfg = _cfg(small_world, "data.system_prompt=none")
+    model = build_tiny_model(TinyModelConfig(family=family), bpe_tokenizer).eval()
+    ds = build_dataset(cfg, bpe_tokenizer, read_split(cfg, "eval"), "prompt", model_config=model.config)
+    assert ds.spec.patch_size == (16 if family == "qwen3_vl" else 14)
+    (batch,) = list(build_stream(cfg, ds, batch_size=4, layout="prompt"))
+    text = bpe_tokenizer.decode(batch.samples[0].prompt_ids)
+    assert ("seconds>" in text) == (family == "qwen3_vl") and not text.startswith("<|im_start|>system")
+    inputs = batch.model_inputs()
+    if family != "qwen2_5_vl":
+        inputs.pop("second_per_grid_ts")
+    with torch.no_grad():
+        out = model(**inputs)
+    assert out.logits.shape[:2] == batch.input_ids.shape
+
+
+def test_sft_stream_packs_to_max_length(small_world, bpe_tokenizer):
+    cfg = _cfg(small_world, "sft.max_length=400", "sft.loss_on=all")
+    ds = build_dataset(cfg, bpe_tokenizer, read_split(cfg, "train", require_process=True), "sft")
+    batches = list(build_stream(cfg, ds, batch_size=4, layout="packed"))
+    assert sum(len(b) for b in batches) + sum(len(b.skipped) for b in batches) == 4
+    for batch in batches:
+        assert batch.input_ids.shape[1] <= 400
