@@ -326,7 +326,9 @@ class EncoderTrainConfig:
     """Split of the world used for training."""
     eval_split: str = "test"
     """Held-out split on which matching and mismatched captions are compared after training."""
-    image_size: int = 32
+    frames_per_video: int = 8
+    """Frames sampled from each clip of the world; each gets the caption of what it shows."""
+    image_size: int = 48
     """Side of the square frames the vision tower sees (the saved image processor resizes to it)."""
     patch_size: int = 8
     """Side of a vision patch; (image_size / patch_size)^2 patches per frame."""
@@ -342,7 +344,7 @@ class EncoderTrainConfig:
     """Size of the lower-casing byte-level BPE trained on the project corpus and the captions."""
     max_text_tokens: int = 64
     """Text length limit (SigLIP's 64 tokens); texts are padded or cut to it."""
-    steps: int = 400
+    steps: int = 600
     """Optimizer steps of contrastive training."""
     batch_size: int = 64
     """Frame/caption pairs per step (every other pair in the batch is a negative)."""

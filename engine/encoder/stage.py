@@ -1,6 +1,6 @@
 """`videorft train-encoder`: train the tiny SigLIP behind the CPU pipeline's semantic reward.
 
-Reads frame/caption pairs of the synthetic world (`videorft.loaders.synthetic.caption_pairs`),
+Reads frame/caption pairs of the synthetic world (`videorft.loaders.synth.captions.caption_pairs`),
 trains a tiny SiglipModel with the sigmoid loss, saves it to run.output_dir like a released
 SigLIP checkpoint, then reloads it through the reward's own SemanticScorer and reports how often
 a held-out frame is closer to its caption than to a mismatched one.
@@ -26,15 +26,15 @@ from videorft.engine.rewards.frame_transform import FrameTransform
 from videorft.engine.rewards.semantic import SemanticScorer
 from videorft.engine.run_dir import RunDir, log
 
-PairSource = Callable[[str, str], tuple[np.ndarray, list[str]]]
+PairSource = Callable[[str, str, int], tuple[np.ndarray, list[str]]]
 
 
-def world_pairs(world_dir: str, split: str) -> tuple[np.ndarray, list[str]]:
+def world_pairs(world_dir: str, split: str, frames_per_video: int) -> tuple[np.ndarray, list[str]]:
     """The synthetic world's (uint8 [N, H, W, 3] frames, N captions) for `split`."""
-    from videorft.loaders.synthetic import caption_pairs
+    from videorft.loaders.synth.captions import caption_pairs
 
-    frames, captions = caption_pairs(world_dir, split)
-    frames = np.asarray(frames)
+    frames, captions = caption_pairs(world_dir, split, frames_per_video=frames_per_video)
+    frames = frames.cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"{world_dir} split {split!r}: frames must be uint8 [N, H, W, 3], "
                          f"got {frames.dtype} {frames.shape}")
@@ -75,7 +75,8 @@ def run(cfg: RunConfig, pairs: PairSource = world_pairs) -> dict[str, Any]:
     run_dir.record_backends({"device": str(device)})
     enc = cfg.encoder
     world = enc.world_dir or cfg.synth.output_dir
-    train, held_out = pairs(world, enc.train_split), pairs(world, enc.eval_split)
+    train = pairs(world, enc.train_split, enc.frames_per_video)
+    held_out = pairs(world, enc.eval_split, enc.frames_per_video)
     log.info("training the tiny SigLIP on %d pairs from %s (%d distinct captions)",
              len(train[1]), world, len(set(train[1])))
 

@@ -80,8 +80,8 @@ def test_saved_encoder_loads_like_a_siglip_checkpoint(trained_encoder):
     assert torch.allclose(scorer.embed_frames(torch.from_numpy(frames[:4])), out.image_embeds, atol=1e-5)
 
 
-def small_pairs(world_dir: str, split: str):
-    assert world_dir == "world-under-test"
+def small_pairs(world_dir: str, split: str, frames_per_video: int):
+    assert world_dir == "world-under-test" and frames_per_video == 8
     return shape_pairs(64 if split == "train" else 24, size=32, seed=0 if split == "train" else 1)
 
 
@@ -116,3 +116,23 @@ def test_shape_pairs_are_reproducible():
     b, cb = shape_pairs(5, size=32, seed=3)
     assert a.dtype == np.uint8 and a.shape == (5, 32, 32, 3)
     assert np.array_equal(a, b) and ca == cb
+
+
+def test_stage_reads_a_real_synthetic_world(tmp_path):
+    from videorft.engine.config import SynthConfig
+    from videorft.engine.encoder.stage import world_pairs
+    from videorft.loaders.synth.world import generate_world
+
+    world = tmp_path / "world"
+    generate_world(SynthConfig(output_dir=str(world), num_train=6, num_test=3, seed=2, width=64, height=64,
+                               fps=8, duration_s=2.0, difficulty="easy"))
+    frames, captions = world_pairs(str(world), "train", 4)
+    assert frames.dtype == np.uint8 and frames.shape == (24, 64, 64, 3) and len(captions) == 24
+    assert all(c.startswith("a ") for c in captions)
+    cfg = load_config(ROOT / "recipes/tiny/encoder.yaml", [
+        f"run.output_dir={tmp_path / 'enc'}", "run.tensorboard=false", "run.progress=false",
+        f"encoder.world_dir={world}", "encoder.frames_per_video=4", "encoder.steps=2", "encoder.batch_size=8"])
+    result = run(cfg)
+    assert (tmp_path / "enc" / "model.safetensors").exists() and 0.0 <= result["pair_accuracy"] <= 1.0
+    with pytest.raises(FileNotFoundError, match="synth"):
+        world_pairs(str(tmp_path / "missing"), "train", 4)
