@@ -153,3 +153,31 @@ def test_cuda_bf16_scores_match_cpu(untrained_encoder):
     assert torch.allclose(gpu_video.cpu(), cpu_video, atol=5e-2)
     got, want = gpu.score(captions, gpu_video), cpu.score(captions, cpu_video)
     assert np.allclose(got, want, atol=0.1)
+
+
+def test_checkpoint_with_the_real_siglip_tokenizer_class(tmp_path):
+    """Released SigLIP checkpoints ship a SentencePiece SiglipTokenizer (lower-casing, </s>, 64 tokens)."""
+    import io
+
+    spm = pytest.importorskip("sentencepiece")
+    from transformers import SiglipTokenizer
+
+    from videorft.engine.config import EncoderTrainConfig
+    from videorft.engine.encoder.tiny_siglip import build_image_processor, build_tiny_siglip, save_encoder
+    from videorft.engine.models.tokenizer import default_corpus
+
+    model_file = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(default_corpus()), model_writer=model_file,
+                                   vocab_size=200, pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2)
+    (tmp_path / "spiece.model").write_bytes(model_file.getvalue())
+    tokenizer = SiglipTokenizer(vocab_file=str(tmp_path / "spiece.model"), model_max_length=64)
+    cfg = EncoderTrainConfig()
+    save_encoder(tmp_path / "ckpt", build_tiny_siglip(cfg, vocab_size=200), tokenizer,
+                 build_image_processor(cfg.image_size))
+
+    scorer = SemanticScorer(str(tmp_path / "ckpt"))
+    assert type(scorer.tokenizer).__name__ == "SiglipTokenizer" and scorer.max_text_tokens == 64
+    emb = scorer.embed_texts(["The Red Circle moves.", "the red circle moves.", "a blue square"])
+    assert torch.allclose(emb[0], emb[1]) and not torch.allclose(emb[0], emb[2], atol=1e-3)
+    video = scorer.embed_video(torch.from_numpy(shape_pairs(3, size=40, seed=0)[0]))
+    assert len(scorer.score(["a red circle"], video)) == 1
