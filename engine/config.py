@@ -335,6 +335,44 @@ class ReportConfig:
 
 
 @dataclass(kw_only=True)
+class EncoderTrainConfig:
+    world_dir: str = ""
+    """Synthetic world whose frame/caption pairs train the encoder ("" uses synth.output_dir)."""
+    train_split: str = "train"
+    """Split of the world used for training."""
+    eval_split: str = "test"
+    """Held-out split on which matching and mismatched captions are compared after training."""
+    frames_per_video: int = 8
+    """Frames sampled from each clip of the world; each gets the caption of what it shows."""
+    image_size: int = 48
+    """Side of the square frames the vision tower sees (the saved image processor resizes to it)."""
+    patch_size: int = 8
+    """Side of a vision patch; (image_size / patch_size)^2 patches per frame."""
+    hidden_size: int = 64
+    """Width of both towers and of the shared embedding."""
+    num_layers: int = 2
+    """Transformer blocks in each tower."""
+    num_heads: int = 4
+    """Attention heads in each tower."""
+    intermediate_size: int = 128
+    """MLP width in each tower."""
+    vocab_size: int = 512
+    """Size of the lower-casing byte-level BPE trained on the project corpus and the captions."""
+    max_text_tokens: int = 64
+    """Text length limit (SigLIP's 64 tokens); texts are padded or cut to it."""
+    steps: int = 600
+    """Optimizer steps of contrastive training."""
+    batch_size: int = 64
+    """Frame/caption pairs per step (every other pair in the batch is a negative)."""
+    lr: float = 1e-3
+    """Peak AdamW learning rate (linear warm-up, then cosine decay to 10%)."""
+    warmup_steps: int = 20
+    """Linear warm-up steps."""
+    weight_decay: float = 1e-4
+    """AdamW decoupled weight decay."""
+
+
+@dataclass(kw_only=True)
 class RunConfig:
     run: RunSection = field(default_factory=RunSection)
     """Run directory, seed, device, logging."""
@@ -362,6 +400,8 @@ class RunConfig:
     """Synthetic video world."""
     report: ReportConfig = field(default_factory=ReportConfig)
     """Summary of a pipeline's evaluations."""
+    encoder: EncoderTrainConfig = field(default_factory=EncoderTrainConfig)
+    """Training of the tiny SigLIP encoder behind the semantic reward on CPU."""
 
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunConfig:

@@ -33,4 +33,6 @@ STAGES: dict[str, Stage] = {
                     "combine a pipeline's evaluations into one table and results.json"),
     "synth": Stage("videorft.loaders.synth.world:run",
                    "write the synthetic video world: clips, scene graphs, train/test records"),
+    "train-encoder": Stage("videorft.engine.encoder.stage:run",
+                           "train the tiny SigLIP of the semantic reward on the synthetic world's frame/caption pairs"),
 }
