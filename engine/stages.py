@@ -29,6 +29,12 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "init-model": Stage("videorft.engine.models.init_stage:run",
                         "build a tiny random-weight Qwen-VL model and tokenizer and save them (HF format)"),
+    "sft": Stage("videorft.engine.trainers.sft:run",
+                 "supervised fine-tuning on chain-of-thought records (fused log-prob loss, DeepSpeed)"),
+    "grpo": Stage("videorft.engine.trainers.grpo:run",
+                  "GRPO with accuracy, format and semantic rewards (HF or colocated vLLM rollouts)"),
+    "eval": Stage("videorft.engine.eval.stage:run",
+                  "answer a benchmark's records with a checkpoint and score them (eval.json)"),
     "report": Stage("videorft.engine.report:run",
                     "combine a pipeline's evaluations into one table and results.json"),
     "synth": Stage("videorft.loaders.synth.world:run",

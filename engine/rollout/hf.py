@@ -24,7 +24,7 @@ class HFRollout:
                  greedy: bool = False, max_new_tokens: int | None = None,
                  temperature: float | None = None, top_p: float | None = None) -> Rollouts:
         """G completions for each of the P prompts, rows grouped by prompt."""
-        prompt_inputs = prompts.model_inputs
+        prompt_inputs = {k: v.to(self.model.device) for k, v in prompts.model_inputs().items()}
         g = group_size or self.cfg.group_size
         was_training = self.model.training
         self.model.eval()

@@ -13,8 +13,8 @@ from videorft.loaders.clip import VideoClip
 class PromptSource(Protocol):
     """What a rollout engine needs of a prompt batch (the data loader's batch provides it)."""
 
-    model_inputs: dict[str, torch.Tensor]
-    """Left-padded prompt ids, attention/type masks and video tensors for P prompts."""
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        """Left-padded prompt ids, attention/type masks and video tensors for P prompts."""
     prompt_texts: list[str]
     """Chat-templated prompts with the video placeholder not yet expanded (for vLLM)."""
     clips: list[VideoClip]

@@ -18,7 +18,7 @@ from videorft.engine.config import RunConfig
 from videorft.engine.models.loading import load_model_and_tokenizer
 from videorft.engine.models.policy import GRPOLossSettings, PolicyModel
 from videorft.engine.plots import plot_run
-from videorft.engine.rewards import build_scorer
+from videorft.engine.rewards import GroupScorer
 from videorft.engine.rollout import build_rollout
 from videorft.engine.run_dir import RunDir, log
 from videorft.engine.trainers.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -55,7 +55,7 @@ def _context(cfg: RunConfig, run_dir: RunDir) -> tuple[StepContext, Any, Any]:
     settings = GRPOLossSettings(beta=cfg.grpo.beta, clip_low=cfg.grpo.clip_low, clip_high=cfg.grpo.clip_high,
                                 temperature=cfg.rollout.temperature, loss_agg=cfg.grpo.loss_agg)
     ctx = StepContext(
-        engine=engine, rollout=rollout, scorer=build_scorer(cfg.rewards, info.device),
+        engine=engine, rollout=rollout, scorer=GroupScorer.from_config(cfg.rewards, info.device),
         reference=_reference(cfg, info.device, backends["attention"], backends["kernels"]),
         settings=settings, timer=PhaseTimer(info.device), device=info.device,
         group_size=cfg.rollout.group_size, adv_eps=cfg.grpo.adv_eps, adv_std=cfg.grpo.adv_std,
@@ -84,7 +84,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     if resume is not None:
         state = load_checkpoint(ctx.engine, resume)
         log.info("resumed from %s at step %d", resume, state["step"])
-    loader = build_prompt_loader(cfg, tokenizer, info, start_batch=state["step"])
+    loader = build_prompt_loader(cfg, tokenizer, ctx.engine.policy.config, info, start_batch=state["step"])
     batches = iter(loader)
     last: dict[str, float] = {}
     for step in run_dir.progress(range(state["step"], cfg.grpo.steps), total=cfg.grpo.steps - state["step"]):

@@ -76,10 +76,11 @@ def score_phase(ctx: StepContext, state: StepState) -> None:
         lengths = r.lengths.tolist()
         for p, (record, clip) in enumerate(zip(state.batch.records, state.batch.clips)):
             rows = slice(p * g, (p + 1) * g)
-            total, per_fn = ctx.scorer.score_group(r.texts[rows], lengths[rows], record, clip)
-            totals.append(torch.as_tensor(total, dtype=torch.float32))
-            for name, values in per_fn.items():
-                parts.setdefault(name, []).append(torch.as_tensor(values, dtype=torch.float32))
+            scored = ctx.scorer.score_group(r.texts[rows], lengths[rows], record.solution, record.problem_type,
+                                            ctx.scorer.embed_video(clip))
+            totals.append(scored.total)
+            for name, values in scored.per_function.items():
+                parts.setdefault(name, []).append(values)
     state.rewards = torch.cat(totals)
     state.reward_parts = {k: torch.cat(v) for k, v in parts.items()}
 
@@ -102,7 +103,7 @@ def _forward_logprobs(model: PolicyModel, seq: SequenceBatch, micro_rows: int,
 
 def logprob_phase(ctx: StepContext, state: StepState) -> None:
     """Old-policy (for clipping over several updates) and reference log-probs, forward only."""
-    state.sequences = build_sequences(state.batch.model_inputs, state.rollouts, ctx.device)
+    state.sequences = build_sequences(state.batch.model_inputs(), state.rollouts, ctx.device)
     with ctx.timer.phase("logprob"):
         t = ctx.settings.temperature
         if ctx.inner_updates > 1:

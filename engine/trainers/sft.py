@@ -59,7 +59,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     if (ckpt := latest_checkpoint(run_dir.path)) is not None:
         state = load_checkpoint(engine, ckpt)
         log.info("resumed from %s at step %d", ckpt, state["step"])
-    batches = iter(build_sft_loader(cfg, tokenizer, info, start_batch=state["step"] * s.grad_accum))
+    batches = iter(build_sft_loader(cfg, tokenizer, model.config, info, start_batch=state["step"] * s.grad_accum))
     timer = PhaseTimer(info.device)
     engine.train(True)
     for step in run_dir.progress(range(state["step"], total), total=total - state["step"]):
@@ -69,7 +69,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             timer.add("decode", getattr(batch, "decode_seconds", 0.0))
             timer.add("preprocess", getattr(batch, "preprocess_seconds", 0.0))
             with timer.phase("update"):
-                loss, count = sft_loss(engine, batch.model_inputs, batch.labels)
+                batch.to(info.device)
+                loss, count = sft_loss(engine, batch.model_inputs(), batch.labels)
                 if not math.isfinite(float(loss)):
                     state["skipped"] += 1
                     log.warning("step %d: non-finite loss; micro-batch skipped", step + 1)

@@ -1,0 +1,1 @@
+"""Evaluation: answer benchmark records with a checkpoint and score them with the rewards module."""
