@@ -71,13 +71,13 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             with timer.phase("update"):
                 batch.to(info.device)
                 loss, count = sft_loss(engine, batch.model_inputs(), batch.labels)
-                if not math.isfinite(float(loss)):
+                if not math.isfinite(float(loss.detach())):
                     state["skipped"] += 1
                     log.warning("step %d: non-finite loss; micro-batch skipped", step + 1)
                     loss = engine.zero_loss()          # keeps every rank's collective calls in step
                 engine.backward(loss)
                 norm = engine.step()
-            sums, tokens = sums + float(loss) / s.grad_accum, tokens + count
+            sums, tokens = sums + float(loss.detach()) / s.grad_accum, tokens + count
         state["step"] = step + 1
         if (step + 1) % cfg.run.log_every == 0:
             metrics = {"loss": sums, "grad_norm": norm if norm is not None else math.nan, "lr": engine.lr,
