@@ -1,6 +1,9 @@
 """Reward scoring of one GRPO group: 8 completions (~400 tokens each) about one 16-frame clip.
 
-    pytest bench/bench_rewards.py --benchmark-json=bench/results/<hardware>/rewards-<yyyymmdd>.json
+    OMP_NUM_THREADS=1 pytest bench/bench_rewards.py --benchmark-json=bench/results/<hardware>/rewards-<yyyymmdd>.json
+
+(One intra-op thread on small shared CPU machines: with more threads than free cores, torch's
+thread pool waits on busy cores and a 15 ms group takes over 100 ms.)
 
 Providers, side by side on the same group:
 - "ours": GroupScorer: the clip is embedded once (torch resize on the frames' device), gated

@@ -13,7 +13,7 @@ import re
 _LEADING = re.compile(r"[(\[]?([A-Z])[)\]]?(?:[.:)]|$)")
 # A stated answer anywhere in longer text: "the answer is B", "Answer: (C)", "final answer is option D".
 _STATED = re.compile(
-    r"(?i:answer)\s*(?i:is|:)?\s*(?i:option\s*)?[(\[]?([A-Z])[)\]]?(?![A-Za-z])")
+    r"(?i:answer)(?:\s+(?i:is))?\s*:?\s*(?i:option\s*)?[(\[]?([A-Z])[)\]]?(?![A-Za-z])")
 _DECORATION = str.maketrans("", "", "*_`\"'")
 
 

@@ -50,16 +50,18 @@ class FrameTransform:
                    do_resize=bool(processor.do_resize), do_rescale=bool(processor.do_rescale),
                    do_normalize=bool(processor.do_normalize))
 
-    def __call__(self, frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """uint8 [F, H, W, 3] -> pixel values [F, 3, height, width] in `dtype`, on the frames' device."""
+    def __call__(self, frames: torch.Tensor, dtype: torch.dtype = torch.float32,
+                 uint8_resize: bool | None = None) -> torch.Tensor:
+        """uint8 [F, H, W, 3] -> pixel values [F, 3, height, width] in `dtype`, on the frames' device.
+
+        uint8_resize: resize the 8-bit frames directly (default on CPU) or in float (default elsewhere).
+        """
         if frames.dtype != torch.uint8 or frames.dim() != 4 or frames.shape[-1] != 3:
             raise ValueError(f"frames must be uint8 [F, H, W, 3], got {frames.dtype} {tuple(frames.shape)}")
-        x = frames.permute(0, 3, 1, 2).float()  # [F, 3, H, W] in 0..255
+        x = frames.permute(0, 3, 1, 2)  # [F, 3, H, W] uint8, channels-last in memory
         if self.do_resize and tuple(x.shape[-2:]) != (self.height, self.width):
-            smooth = self.mode != "nearest"
-            x = F.interpolate(x, size=(self.height, self.width), mode=self.mode,
-                              antialias=smooth, align_corners=False if smooth else None)
-            x = x.round().clamp_(0, 255)  # the processor resizes 8-bit images and gets 8-bit values
+            x = self._resize(x, frames.device.type == "cpu" if uint8_resize is None else uint8_resize)
+        x = x.float()
         if self.do_rescale:
             x = x * self.rescale_factor
         if self.do_normalize:
@@ -67,3 +69,17 @@ class FrameTransform:
             std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
             x = (x - mean) / std
         return x.to(dtype)
+
+    def _resize(self, x: torch.Tensor, uint8_resize: bool) -> torch.Tensor:
+        """uint8 [F, 3, H, W] -> uint8-valued [F, 3, height, width], antialiased like PIL.
+
+        With uint8_resize torch resizes channels-last 8-bit frames directly (on CPU a vectorised
+        path ~10x faster than float, rounded to 8 bits as the processor's PIL resize is);
+        otherwise it resizes in float and rounds.
+        """
+        smooth = self.mode != "nearest"
+        kwargs = dict(size=(self.height, self.width), mode=self.mode, antialias=smooth,
+                      align_corners=False if smooth else None)
+        if uint8_resize:
+            return F.interpolate(x, **kwargs)
+        return F.interpolate(x.float(), **kwargs).round().clamp_(0, 255)

@@ -18,6 +18,7 @@ scaled by 255 a second time).
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Sequence
 
 import numpy as np
@@ -28,6 +29,22 @@ from videorft.engine.rewards.sentences import reasoning_span
 from videorft.loaders.clip import VideoClip
 
 Pooling = Literal["mean-embedding", "per-frame"]
+
+
+_WORD = re.compile(r"\S+")
+
+
+def head_words(text: str, count: int) -> str:
+    """`text` cut after its first `count` whitespace-separated words (unchanged when shorter).
+
+    Tokenizers never merge across whitespace, so each word gives at least one token and the
+    first `count` tokens of the head equal those of the whole text: cutting first spares
+    tokenizing hundreds of words only to truncate them to 64 tokens.
+    """
+    for i, match in enumerate(_WORD.finditer(text), start=1):
+        if i == count:
+            return text[:match.end()]
+    return text
 
 
 def sample_frame_indices(total: int, num_frames: int) -> torch.Tensor:
@@ -99,9 +116,10 @@ class SemanticScorer:
         """Unit-norm fp32 embeddings [N, D]; each text is cut to the encoder's token limit.
 
         Texts are padded to that limit, as SigLIP's text tower was trained (it pools the last
-        position), and encoded in one batch.
+        position), and encoded in one batch; only their first words are tokenized (`head_words`).
         """
-        ids = self.tokenizer(list(texts), padding="max_length", truncation=True,
+        heads = [head_words(t, self.max_text_tokens + 1) for t in texts]
+        ids = self.tokenizer(heads, padding="max_length", truncation=True,
                              max_length=self.max_text_tokens, return_tensors="pt")["input_ids"]
         feats = self.model.get_text_features(input_ids=ids.to(self.device)).pooler_output  # [N, D]
         return torch.nn.functional.normalize(feats.float(), dim=-1)

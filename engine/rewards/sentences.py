@@ -11,6 +11,7 @@ starts in lower case. Decimals never split because no whitespace follows their p
 from __future__ import annotations
 
 import re
+from typing import Iterator
 
 from videorft.engine.rewards.answers import think_text
 
@@ -22,31 +23,35 @@ ABBREVIATIONS = frozenset({
 """Words (lower case, without their final '.') after which a period does not end a sentence."""
 
 _CANDIDATE = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s|$)|[\u3002\uff01\uff1f]+|\n+")
-_LAST_WORD = re.compile(r"(\S+)$")
+_CLOSERS = "\"'\u201d\u2019)]"
 
 
 def _ends_sentence(text: str, match: re.Match) -> bool:
     mark = match.group(0)
     if mark.startswith("\n") or mark[0] in "!?\u3002\uff01\uff1f":
         return True
-    if set(mark.rstrip("\"'\u201d\u2019)]")) != {"."}:
+    if set(mark.rstrip(_CLOSERS)) != {"."}:
         return True  # mixed marks such as "?!" or "..." followed by "?"
-    word = _LAST_WORD.search(text, 0, match.start())
-    if word is not None and word.group(1).lstrip("(\"'[").lower() in ABBREVIATIONS:
+    before = text[max(0, match.start() - 32):match.start()].split()
+    if before and before[-1].lstrip("(\"'[").lower() in ABBREVIATIONS:
         return False
-    following = text[match.end():].lstrip()
+    following = text[match.end():match.end() + 8].lstrip()
     return not (following and following[0].islower())
+
+
+def _boundaries(text: str) -> Iterator[tuple[int, int]]:
+    """(end of a sentence, start of the text after it) for every sentence boundary, in order."""
+    for match in _CANDIDATE.finditer(text):
+        if _ends_sentence(text, match):
+            yield (match.start() if match.group(0).startswith("\n") else match.end()), match.end()
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) offsets of the sentences of `text`, surrounding whitespace excluded."""
     spans, start = [], 0
-    for match in _CANDIDATE.finditer(text):
-        if not _ends_sentence(text, match):
-            continue
-        end = match.start() if match.group(0).startswith("\n") else match.end()
+    for end, after in _boundaries(text):
         _append_span(text, start, end, spans)
-        start = match.end()
+        start = after
     _append_span(text, start, len(text), spans)
     return spans
 
@@ -68,11 +73,14 @@ def reasoning_span(completion: str) -> str:
 
     The reasoning is the first <think> block, or the whole completion when it has none (as in
     the released code). When the reasoning is a single sentence it is kept whole, rather than
-    embedding an empty string as the released code did.
+    embedding an empty string as the released code did. Only the first boundary is searched.
     """
     think = think_text(completion)
     reasoning = completion if think is None else think
-    spans = sentence_spans(reasoning)
-    if len(spans) < 2:
-        return reasoning.strip()
-    return reasoning[spans[1][0]:].strip()
+    start = 0
+    for end, after in _boundaries(reasoning):
+        if reasoning[start:end].strip():
+            rest = reasoning[after:].strip()
+            return rest if rest else reasoning.strip()
+        start = after
+    return reasoning.strip()

@@ -10,7 +10,7 @@ from transformers import AutoImageProcessor
 from videorft.engine.encoder.shapes import shape_pairs
 from videorft.engine.rewards import SemanticScorer, reasoning_span
 from videorft.engine.rewards.frame_transform import FrameTransform
-from videorft.engine.rewards.semantic import sample_frame_indices
+from videorft.engine.rewards.semantic import head_words, sample_frame_indices
 from videorft.loaders.clip import VideoClip
 
 ONE_LEVEL = 1 / 127.5  # one uint8 step after SigLIP's (x / 255 - 0.5) / 0.5
@@ -27,8 +27,11 @@ def test_torch_pixels_match_the_siglip_processor(untrained_encoder):
     processor = AutoImageProcessor.from_pretrained(untrained_encoder)
     reference = processor(images=list(frames), return_tensors="pt")["pixel_values"]
     ours = FrameTransform.from_image_processor(processor)(torch.from_numpy(frames))
-    assert ours.shape == reference.shape == (6, 3, 32, 32)
+    assert ours.shape == reference.shape == (6, 3, processor.size["height"], processor.size["width"])
     assert (ours - reference).abs().max() <= ONE_LEVEL + 1e-6
+    transform = FrameTransform.from_image_processor(processor)
+    float_path = transform(torch.from_numpy(frames), uint8_resize=False)  # the CUDA path, run on CPU
+    assert (float_path - reference).abs().max() <= ONE_LEVEL + 1e-6
 
 
 def test_frame_transform_rejects_float_frames_and_unsupported_processors(untrained_encoder):
@@ -103,6 +106,18 @@ def test_text_is_cut_to_the_encoder_limit(untrained_encoder):
     assert scorer.max_text_tokens == 64
     assert torch.allclose(emb[0], emb[1], atol=1e-6)
     assert not torch.allclose(emb[0], emb[2], atol=1e-3)
+
+
+@pytest.mark.parametrize("text", [
+    "the red circle moves, e.g. 3.5 cm per second;\n then it stops. " * 20,
+    "ünïcödé 红色的球 moves   left\t\tand right " * 20,
+    "short text",
+])
+def test_head_words_keep_the_first_tokens(untrained_encoder, text):
+    tok = SemanticScorer(untrained_encoder).tokenizer
+    full = tok(text, truncation=True, max_length=64)["input_ids"]
+    head = tok(head_words(text, 65), truncation=True, max_length=64)["input_ids"]
+    assert head == full and len(head_words(text, 65).split()) <= 65
 
 
 def test_completions_are_scored_on_their_reasoning_span(untrained_encoder):
