@@ -6,7 +6,8 @@ import torch
 from transformers import PreTrainedModel
 
 from videorft.engine.config import RolloutConfig
-from videorft.engine.rollout.types import PromptSource, Rollouts, completion_mask, decode_completions
+from videorft.engine.rollout.types import (PromptSource, Rollouts, completion_mask, decode_completions,
+                                            suppressed_token_ids)
 
 
 class HFRollout:
@@ -29,12 +30,12 @@ class HFRollout:
         was_training = self.model.training
         self.model.eval()
         sampling = {} if greedy else dict(
-            do_sample=True, temperature=temperature or self.cfg.temperature, top_p=top_p or self.cfg.top_p,
-            top_k=self.cfg.top_k)
+            temperature=temperature or self.cfg.temperature, top_p=top_p or self.cfg.top_p, top_k=self.cfg.top_k)
         out = self.model.generate(
             **prompt_inputs, num_return_sequences=g, max_new_tokens=max_new_tokens or self.cfg.max_new_tokens,
             do_sample=not greedy, pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.tokenizer.eos_token_id, use_cache=True, **sampling)
+            eos_token_id=self.tokenizer.eos_token_id, suppress_tokens=suppressed_token_ids(self.tokenizer),
+            use_cache=True, **sampling)
         self.model.train(was_training)
         completion_ids = out[:, prompt_inputs["input_ids"].shape[1]:].cpu()        # [P*G, C]
         mask = completion_mask(completion_ids, self.tokenizer.eos_token_id)

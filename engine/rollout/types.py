@@ -40,6 +40,16 @@ class Rollouts:
         return self.completion_mask.sum(dim=1)
 
 
+VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
+"""Placeholders the model must never sample: in a completion they would be taken for media slots."""
+
+
+def suppressed_token_ids(tokenizer) -> list[int]:
+    """Ids of VISION_TOKENS that the tokenizer knows."""
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS]
+    return [i for i in ids if i is not None and i != tokenizer.unk_token_id]
+
+
 def completion_mask(completion_ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:
     """long [N, C]: ones through the first `eos_token_id` of each row (all ones if none)."""
     is_eos = completion_ids == eos_token_id                                 # [N, C]

@@ -15,7 +15,8 @@ from typing import Iterator
 import torch
 
 from videorft.engine.config import RolloutConfig
-from videorft.engine.rollout.types import PromptSource, Rollouts, completion_mask, decode_completions
+from videorft.engine.rollout.types import (PromptSource, Rollouts, completion_mask, decode_completions,
+                                            suppressed_token_ids)
 
 
 class VLLMRollout:
@@ -39,11 +40,12 @@ class VLLMRollout:
                   top_p: float | None):
         from vllm import SamplingParams
 
+        common = dict(n=n, max_tokens=max_new_tokens or self.cfg.max_new_tokens,
+                      logit_bias={i: -100.0 for i in suppressed_token_ids(self.tokenizer)})
         if greedy:
-            return SamplingParams(n=n, temperature=0.0, max_tokens=max_new_tokens or self.cfg.max_new_tokens)
-        return SamplingParams(n=n, temperature=temperature or self.cfg.temperature, top_p=top_p or self.cfg.top_p,
-                              top_k=self.cfg.top_k if self.cfg.top_k > 0 else -1,
-                              max_tokens=max_new_tokens or self.cfg.max_new_tokens)
+            return SamplingParams(temperature=0.0, **common)
+        return SamplingParams(temperature=temperature or self.cfg.temperature, top_p=top_p or self.cfg.top_p,
+                              top_k=self.cfg.top_k if self.cfg.top_k > 0 else -1, **common)
 
     @torch.no_grad()
     def generate(self, prompts: PromptSource, group_size: int | None = None, greedy: bool = False,
