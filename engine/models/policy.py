@@ -93,7 +93,7 @@ class PolicyModel(nn.Module):
         if "mm_token_type_ids" not in kwargs:
             raise ValueError("mm_token_type_ids is required: without it Qwen2.5-VL drops M-RoPE")
         pixels = inputs.get("pixel_values_videos")
-        if pixels is not None:
+        if pixels is not None and pixels.numel() > 0:
             grid = inputs["video_grid_thw"]
             seconds = inputs.get("second_per_grid_ts")
             if video_index is not None:

@@ -1,4 +1,9 @@
-"""Prompt + completion sequences of a GRPO step, and the row slicing used for micro-batches."""
+"""Prompt + completion sequences of a GRPO step, and the row slicing used for micro-batches.
+
+A prompt shows a video or an image (or neither). Each video is stored once and its vision-tower
+features are shared by the prompt's G rows (`video_index`); image patches are simply repeated per
+row, since images are small.
+"""
 
 from __future__ import annotations
 
@@ -7,42 +12,55 @@ from dataclasses import dataclass
 import torch
 
 from videorft.engine.rollout.types import Rollouts
+from videorft.loaders.qwen_inputs import IMAGE_TYPE, VIDEO_TYPE
 
-VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+TEXT_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
 
 
 @dataclass
 class SequenceBatch:
-    """P prompts x G completions as model inputs; each prompt's video is stored once."""
+    """P prompts x G completions as model inputs."""
 
     inputs: dict[str, torch.Tensor]
-    """input_ids / attention_mask / mm_token_type_ids [P*G, L+C]; video tensors for the P videos."""
-    video_index: torch.Tensor
-    """long [P*G]: which of the P videos each row shows."""
+    """input_ids / attention_mask / mm_token_type_ids [R, L+C]; pixel_values_videos, video_grid_thw,
+    second_per_grid_ts for the distinct videos; pixel_values, image_grid_thw per image row."""
+    row_video: torch.Tensor
+    """long [R]: which stored video each row shows, -1 for rows without a video."""
+    row_image: torch.Tensor
+    """long [R]: which image block of inputs["pixel_values"] each row shows, -1 for none."""
     completion_ids: torch.Tensor
-    """long [P*G, C]: the targets."""
+    """long [R, C]: the targets."""
     completion_mask: torch.Tensor
-    """float [P*G, C]: 1 on tokens that count in the loss."""
+    """float [R, C]: 1 on tokens that count in the loss."""
     prompt_len: int
     """L: completions start at this column."""
 
     @property
     def rows(self) -> int:
-        """P*G."""
+        """R = P*G."""
         return self.completion_ids.shape[0]
 
+    @property
+    def video_index(self) -> torch.Tensor:
+        """long [rows with a video]: the stored video of each such row, in row order."""
+        return self.row_video[self.row_video >= 0]
 
-def _video_patch_offsets(grid: torch.Tensor) -> torch.Tensor:
-    counts = grid.prod(dim=1)                                               # [P] patch rows per video
-    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+
+def _blocks(pixels: torch.Tensor, grid: torch.Tensor) -> list[torch.Tensor]:
+    """Split concatenated patch rows into one block per grid row."""
+    return list(torch.split(pixels, grid.prod(dim=1).tolist()))
+
+
+def _ordinal(has: torch.Tensor) -> torch.Tensor:
+    """long [P]: k for the k-th prompt that has the medium, -1 for the others."""
+    return torch.where(has, has.long().cumsum(0) - 1, torch.full_like(has, -1, dtype=torch.long))
 
 
 def build_sequences(model_inputs: dict[str, torch.Tensor], rollouts: Rollouts,
                     device: torch.device) -> SequenceBatch:
     """Join each prompt (left-padded, repeated G times) with its G completions (right-padded)."""
     g = rollouts.group_size
-    ids = model_inputs["input_ids"]
-    p, prompt_len = ids.shape
+    types = model_inputs["mm_token_type_ids"]
     completions = rollouts.completion_ids.to(device)                        # [P*G, C]
     c_mask = rollouts.completion_mask.to(device)
 
@@ -50,31 +68,49 @@ def build_sequences(model_inputs: dict[str, torch.Tensor], rollouts: Rollouts,
         return x.to(device).repeat_interleave(g, dim=0)
 
     inputs = {
-        "input_ids": torch.cat([rep(ids), completions], dim=1),
+        "input_ids": torch.cat([rep(model_inputs["input_ids"]), completions], dim=1),
         "attention_mask": torch.cat([rep(model_inputs["attention_mask"]), c_mask], dim=1),
-        "mm_token_type_ids": torch.cat([rep(model_inputs["mm_token_type_ids"]),
-                                        torch.zeros_like(completions)], dim=1),
+        "mm_token_type_ids": torch.cat([rep(types), torch.zeros_like(completions)], dim=1),
     }
-    for key in VIDEO_KEYS:
+    for key in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts"):
         if model_inputs.get(key) is not None:
             inputs[key] = model_inputs[key].to(device)
-    video_index = torch.arange(p, device=device).repeat_interleave(g)
-    return SequenceBatch(inputs, video_index, completions, c_mask.float(), prompt_len)
+    row_video = _ordinal((types == VIDEO_TYPE).any(dim=1)).repeat_interleave(g).to(device)
+    row_image = _ordinal((types == IMAGE_TYPE).any(dim=1)).repeat_interleave(g).to(device)
+    if model_inputs.get("pixel_values") is not None:
+        blocks = _blocks(model_inputs["pixel_values"], model_inputs["image_grid_thw"])
+        picked = row_image[row_image >= 0].tolist()
+        inputs["pixel_values"] = torch.cat([blocks[k] for k in picked]).to(device)
+        inputs["image_grid_thw"] = model_inputs["image_grid_thw"][picked].to(device)
+        row_image = _ordinal(row_image >= 0)                                # one block per image row now
+    prompt_len = int(model_inputs["input_ids"].shape[1])
+    return SequenceBatch(inputs, row_video, row_image, completions, c_mask.float(), prompt_len)
 
 
 def select_rows(batch: SequenceBatch, rows: torch.Tensor) -> SequenceBatch:
-    """The sub-batch of `rows`, carrying only the videos those rows show (re-indexed)."""
-    used, new_index = torch.unique(batch.video_index[rows], sorted=True, return_inverse=True)
-    inputs = {k: batch.inputs[k][rows] for k in ("input_ids", "attention_mask", "mm_token_type_ids")}
+    """The sub-batch of `rows`, carrying only the media those rows show (re-indexed)."""
+    inputs = {k: batch.inputs[k][rows] for k in TEXT_KEYS}
+    row_video = batch.row_video[rows].clone()
     if "pixel_values_videos" in batch.inputs:
-        grid = batch.inputs["video_grid_thw"]
-        offsets = _video_patch_offsets(grid)
-        pixels = batch.inputs["pixel_values_videos"]
-        inputs["pixel_values_videos"] = torch.cat([pixels[offsets[v]:offsets[v + 1]] for v in used.tolist()])
-        inputs["video_grid_thw"] = grid[used]
+        used = torch.unique(row_video[row_video >= 0], sorted=True)
+        blocks = _blocks(batch.inputs["pixel_values_videos"], batch.inputs["video_grid_thw"])
+        inputs["pixel_values_videos"] = torch.cat([blocks[v] for v in used.tolist()]) if used.numel() else \
+            batch.inputs["pixel_values_videos"][:0]
+        inputs["video_grid_thw"] = batch.inputs["video_grid_thw"][used]
         if "second_per_grid_ts" in batch.inputs:
             inputs["second_per_grid_ts"] = batch.inputs["second_per_grid_ts"][used]
-    return SequenceBatch(inputs, new_index, batch.completion_ids[rows], batch.completion_mask[rows],
+        remap = torch.full((int(batch.row_video.max()) + 1,), -1, dtype=torch.long, device=rows.device)
+        remap[used] = torch.arange(used.numel(), device=rows.device)
+        row_video = torch.where(row_video >= 0, remap[row_video.clamp(min=0)], row_video)
+    row_image = batch.row_image[rows].clone()
+    if "pixel_values" in batch.inputs:
+        picked = row_image[row_image >= 0].tolist()
+        blocks = _blocks(batch.inputs["pixel_values"], batch.inputs["image_grid_thw"])
+        if picked:
+            inputs["pixel_values"] = torch.cat([blocks[k] for k in picked])
+            inputs["image_grid_thw"] = batch.inputs["image_grid_thw"][picked]
+        row_image = _ordinal(row_image >= 0)
+    return SequenceBatch(inputs, row_video, row_image, batch.completion_ids[rows], batch.completion_mask[rows],
                          batch.prompt_len)
 
 

@@ -9,7 +9,8 @@ def _prompts():
     ids = torch.tensor([[0, 11, 12, 13], [21, 22, 23, 24]])
     grid = torch.tensor([[2, 2, 2], [2, 2, 4]])
     pixels = torch.cat([torch.full((8, 3), 0.0), torch.full((16, 3), 1.0)])
-    return {"input_ids": ids, "attention_mask": (ids != 0).long(), "mm_token_type_ids": torch.zeros_like(ids),
+    types = torch.tensor([[0, 0, 2, 0], [0, 2, 2, 0]])                    # both prompts show a video
+    return {"input_ids": ids, "attention_mask": (ids != 0).long(), "mm_token_type_ids": types,
             "pixel_values_videos": pixels, "video_grid_thw": grid, "second_per_grid_ts": torch.tensor([1.0, 0.5])}
 
 
@@ -41,3 +42,21 @@ def test_micro_batches_cover_all_rows_once():
     chunks = micro_batches(7, 3)
     assert [c.tolist() for c in chunks] == [[0, 1, 2], [3, 4, 5], [6]]
     assert [c.tolist() for c in micro_batches(4, 0)] == [[0, 1, 2, 3]]
+
+
+def test_image_and_text_prompts_mix_with_video_prompts():
+    inputs = _prompts()
+    inputs["mm_token_type_ids"] = torch.tensor([[0, 1, 1, 0], [0, 2, 2, 0]])   # prompt 0 shows an image
+    inputs["pixel_values_videos"] = inputs["pixel_values_videos"][8:]           # only prompt 1's video
+    inputs["video_grid_thw"] = inputs["video_grid_thw"][1:]
+    inputs["second_per_grid_ts"] = inputs["second_per_grid_ts"][1:]
+    inputs["pixel_values"] = torch.full((4, 3), 7.0)
+    inputs["image_grid_thw"] = torch.tensor([[1, 2, 2]])
+    comp = torch.ones(4, 2, dtype=torch.long)
+    seq = build_sequences(inputs, Rollouts(comp, torch.ones_like(comp), [""] * 4, 2), torch.device("cpu"))
+    assert seq.row_video.tolist() == [-1, -1, 0, 0] and seq.video_index.tolist() == [0, 0]
+    assert seq.row_image.tolist() == [0, 1, -1, -1]
+    assert seq.inputs["pixel_values"].shape[0] == 8 and seq.inputs["image_grid_thw"].shape[0] == 2
+    sub = select_rows(seq, torch.tensor([1, 2]))
+    assert sub.row_video.tolist() == [-1, 0] and sub.row_image.tolist() == [0, -1]
+    assert sub.inputs["pixel_values"].shape[0] == 4 and sub.inputs["pixel_values_videos"].shape[0] == 16
