@@ -36,3 +36,11 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> dict[str, float]:
     for problem_type, values in sorted(by_type.items()):
         out[f"accuracy/{problem_type}"] = _mean(values)
     return {k: v for k, v in out.items() if v is not None}
+
+
+def accuracy_by(rows: Iterable[dict[str, Any]], key: str) -> dict[str, float]:
+    """Mean accuracy per value of `key` (e.g. data_source: the question kind of a benchmark)."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        groups[str(row.get(key, ""))].append(float(row["accuracy"]))
+    return {k: sum(v) / len(v) for k, v in sorted(groups.items())}

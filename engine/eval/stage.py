@@ -17,7 +17,7 @@ import torch
 
 from videorft.engine.backends import resolve_backends
 from videorft.engine.config import RunConfig
-from videorft.engine.eval.aggregate import aggregate
+from videorft.engine.eval.aggregate import accuracy_by, aggregate
 from videorft.engine.models.loading import load_model_and_tokenizer
 from videorft.engine.rewards import SemanticScorer, accuracy_reward, eval_rules, format_reward, reasoning_span
 from videorft.engine.rollout import build_rollout
@@ -79,7 +79,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             sink.flush()
     rows = [json.loads(line) for line in out_path.read_text().splitlines() if line.strip()]
     metrics = aggregate(rows)
-    summary = {"metrics": metrics, "count": len(rows), "skipped_media": stream.skipped,
+    summary = {"metrics": metrics, "by_source": accuracy_by(rows, "data_source"), "count": len(rows), "skipped_media": stream.skipped,
                "skipped_records": len(records.skipped), "model": cfg.model.path or "tiny"}
     (run_dir.path / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
     log.info("eval: %s", {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})

@@ -1,6 +1,6 @@
 import pytest
 
-from videorft.engine.eval.aggregate import aggregate
+from videorft.engine.eval.aggregate import accuracy_by, aggregate
 
 
 def test_mixed_benchmark_reports_the_average_of_acc_and_mra():
@@ -23,3 +23,9 @@ def test_choice_only_benchmark_score_is_mean_acc():
     m = aggregate(rows)
     assert m["score"] == m["mean_acc"] == pytest.approx(2 / 3) and "mean_mra" not in m
     assert m["semantic"] == pytest.approx(0.2)
+
+
+def test_accuracy_by_source():
+    rows = [{"data_source": "a", "accuracy": 1.0}, {"data_source": "a", "accuracy": 0.0},
+            {"data_source": "b", "accuracy": 1.0}]
+    assert accuracy_by(rows, "data_source") == {"a": 0.5, "b": 1.0}
