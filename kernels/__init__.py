@@ -140,6 +140,8 @@ def fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, old_logp=N
     tokens; means over masked-in tokens).
     """
     if resolve_backend(backend, hidden.device) == "reference":
+        _check_head(hidden, weight, targets, temperature)
+        _check_grpo(hidden, targets, mask, advantages, old_logp, ref_logp, clip_low, clip_high, loss_agg)
         return reference.fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, old_logp, ref_logp,
                                                 beta, clip_low, clip_high, temperature, loss_agg)
     loss, stats = grpo_loss_with_stats(hidden, weight, targets, mask, advantages, old_logp, ref_logp,
