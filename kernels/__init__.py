@@ -77,7 +77,7 @@ def linear_logprob(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Te
     if backend == "reference":
         return reference.linear_logprob(hidden, weight, targets, temperature, return_entropy=return_entropy)
     logp, _, entropy = ops.linear_logprob_op(
-        hidden.reshape(-1, hidden.shape[-1]), weight, targets.reshape(-1), float(temperature),
+        hidden.reshape(-1, hidden.shape[-1]), weight, targets.reshape(-1).long(), float(temperature),
         return_entropy, backend, int(token_chunk), int(vocab_chunk))
     if return_entropy:
         return logp.view(lead), entropy.view(lead)
@@ -117,7 +117,7 @@ def grpo_loss_with_stats(hidden, weight, targets, mask, advantages, old_logp=Non
     weights = token_weights(mask, loss_agg).reshape(-1)  # [N]
     token_adv = advantages.to(torch.float32).unsqueeze(1).expand(bsz, seq).reshape(-1)  # [N]
     loss, stats, _, _ = ops.grpo_loss_op(
-        hidden.reshape(bsz * seq, -1), weight, targets.reshape(-1), weights, token_adv,
+        hidden.reshape(bsz * seq, -1), weight, targets.reshape(-1).long(), weights, token_adv,
         flat(old_logp), flat(ref_logp), float(beta), float(clip_low), float(clip_high),
         float(temperature), backend, int(token_chunk), int(vocab_chunk))
     return loss, stats
@@ -140,6 +140,8 @@ def fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, old_logp=N
     tokens; means over masked-in tokens).
     """
     if resolve_backend(backend, hidden.device) == "reference":
+        _check_head(hidden, weight, targets, temperature)
+        _check_grpo(hidden, targets, mask, advantages, old_logp, ref_logp, clip_low, clip_high, loss_agg)
         return reference.fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, old_logp, ref_logp,
                                                 beta, clip_low, clip_high, temperature, loss_agg)
     loss, stats = grpo_loss_with_stats(hidden, weight, targets, mask, advantages, old_logp, ref_logp,

@@ -9,6 +9,8 @@ its dlogits to `streaming.streamed_backward`, which the triton backend shares.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from videorft.kernels.streaming import combine_vocab_partials, streamed_backward
@@ -17,12 +19,29 @@ DEFAULT_TOKEN_CHUNK = 1024
 DEFAULT_VOCAB_CHUNK = 8192
 
 
-def _scaled_logits(h_c: torch.Tensor, w_v: torch.Tensor, temperature: float) -> torch.Tensor:
-    """[n, v] fp32 logits / temperature of one block (GEMM in the operand dtype)."""
-    z = torch.mm(h_c, w_v.T).to(torch.float32)  # [n, v]
+class _BlockBuffers:
+    """Two reusable fp32 [token_chunk, vocab_chunk] buffers (logits and probabilities).
+
+    Allocating a fresh block per (chunk, slab) costs page faults on CPU (large blocks go back to
+    the OS when freed) that rival the exp pass itself; one pair per call is enough.
+    """
+
+    def __init__(self, rows: int, cols: int, device: torch.device, count: int):
+        self.flat = [torch.empty(rows * cols, dtype=torch.float32, device=device) for _ in range(count)]
+
+    def view(self, index: int, rows: int, cols: int) -> torch.Tensor:
+        return self.flat[index][: rows * cols].view(rows, cols)
+
+
+def _scaled_logits(h_c: torch.Tensor, w_v: torch.Tensor, temperature: float, out: torch.Tensor) -> torch.Tensor:
+    """out[n, v] = fp32 logits / temperature of one block (GEMM in the operand dtype)."""
+    if h_c.dtype == torch.float32:
+        torch.mm(h_c, w_v.T, out=out)
+    else:
+        out.copy_(torch.mm(h_c, w_v.T))
     if temperature != 1.0:
-        z.mul_(1.0 / temperature)
-    return z
+        out.mul_(1.0 / temperature)
+    return out
 
 
 def _local_targets(targets: torch.Tensor, start: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,33 +57,33 @@ def torch_forward(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Ten
     """hidden [N, H], weight [V, H], targets [N] -> logp [N], lse [N], entropy [N] or None (fp32)."""
     n_tokens, vocab = hidden.shape[0], weight.shape[0]
     slabs = range(0, vocab, vocab_chunk)
-    shape = (len(slabs), n_tokens)
-    f32 = dict(dtype=torch.float32, device=hidden.device)
-    m, s, t = torch.empty(shape, **f32), torch.empty(shape, **f32), torch.empty(shape, **f32)
-    e = torch.empty(shape, **f32) if with_entropy else None
+    parts = torch.empty((4, len(slabs), n_tokens), dtype=torch.float32, device=hidden.device)
+    m, s, t, e = parts  # each [S, N]
+    buffers = _BlockBuffers(min(token_chunk, n_tokens), min(vocab_chunk, vocab), hidden.device, 2)
     for c0 in range(0, n_tokens, token_chunk):
         c1 = min(c0 + token_chunk, n_tokens)
         h_c, t_c = hidden[c0:c1], targets[c0:c1]
         for j, v0 in enumerate(slabs):
             w_v = weight[v0:v0 + vocab_chunk]  # [v, H]
-            z = _scaled_logits(h_c, w_v, temperature)  # [n, v]
+            z = _scaled_logits(h_c, w_v, temperature, buffers.view(0, c1 - c0, w_v.shape[0]))  # [n, v]
             local, inside = _local_targets(t_c, v0, w_v.shape[0])
             t[j, c0:c1] = torch.where(inside, z.gather(1, local).squeeze(1), 0.0)
-            m_j = z.max(1).values  # [n]
-            p = torch.exp(z - m_j.unsqueeze(1))  # [n, v]
-            m[j, c0:c1] = m_j
-            s[j, c0:c1] = p.sum(1)
-            if e is not None:
-                e[j, c0:c1] = torch.linalg.vecdot(p, z)
-            del z, p
-    return combine_vocab_partials(m, s, t, e)
+            torch.amax(z, 1, out=m[j, c0:c1])
+            p = torch.sub(z, m[j, c0:c1].unsqueeze(1), out=buffers.view(1, c1 - c0, w_v.shape[0])).exp_()
+            torch.sum(p, 1, out=s[j, c0:c1])
+            if with_entropy:  # sum_v p * z as a batched dot product (no [n, v] temporary)
+                e[j, c0:c1] = torch.bmm(p.unsqueeze(1), z.unsqueeze(2)).view(-1)
+    return combine_vocab_partials(m, s, t, e if with_entropy else None)
 
 
 def torch_dlogits(h_c: torch.Tensor, w_v: torch.Tensor, t_c: torch.Tensor, lse_c: torch.Tensor,
-                  g_c: torch.Tensor, start: int, temperature: float) -> torch.Tensor:
-    """d sum(g * logp) / d raw logits of one block: g * (onehot - softmax) / T, [n, v]."""
+                  g_c: torch.Tensor, start: int, temperature: float, buffers: _BlockBuffers) -> torch.Tensor:
+    """d sum(g * logp) / d raw logits of one block: g * (onehot - softmax) / T, [n, v].
+
+    The result lives in `buffers` (fp32 operands) and is only valid until the next call.
+    """
     scale = g_c / temperature  # [n]
-    dz = _scaled_logits(h_c, w_v, temperature)
+    dz = _scaled_logits(h_c, w_v, temperature, buffers.view(0, *t_c.shape, w_v.shape[0]))
     dz.sub_(lse_c.unsqueeze(1)).exp_().mul_(-scale.unsqueeze(1))  # -scale * p
     local, inside = _local_targets(t_c, start, w_v.shape[0])
     dz.scatter_add_(1, local, torch.where(inside, scale, 0.0).unsqueeze(1))
@@ -76,5 +95,6 @@ def torch_backward(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Te
                    need_hidden: bool, need_weight: bool, token_chunk: int = DEFAULT_TOKEN_CHUNK,
                    vocab_chunk: int = DEFAULT_VOCAB_CHUNK):
     """(dHidden [N, H] or None, dWeight [V, H] or None) for the upstream grad_logp [N]."""
-    return streamed_backward(hidden, weight, targets, lse, grad_logp, temperature,
-                             need_hidden, need_weight, token_chunk, vocab_chunk, torch_dlogits)
+    buffers = _BlockBuffers(min(token_chunk, hidden.shape[0]), min(vocab_chunk, weight.shape[0]), hidden.device, 1)
+    return streamed_backward(hidden, weight, targets, lse, grad_logp, temperature, need_hidden, need_weight,
+                             token_chunk, vocab_chunk, functools.partial(torch_dlogits, buffers=buffers))

@@ -85,7 +85,7 @@ def _logits_tile(h_ptr, w_ptr, rows, cols, n_rows, n_cols, hidden_size,
 
 @triton.autotune(configs=_FWD_CONFIGS, key=["hidden_size", "WITH_ENTROPY"])
 @triton.jit
-def _logprob_fwd_kernel(h_ptr, w_ptr, t_ptr, m_ptr, s_ptr, tl_ptr, e_ptr,
+def _logprob_fwd_kernel(h_ptr, w_ptr, t_ptr, m_ptr, s_ptr, zt_ptr, e_ptr,
                         n_rows, vocab, hidden_size, split_size,
                         stride_hn, stride_hk, stride_wv, stride_wk, inv_temp,
                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
@@ -122,14 +122,14 @@ def _logprob_fwd_kernel(h_ptr, w_ptr, t_ptr, m_ptr, s_ptr, tl_ptr, e_ptr,
         run_sum = run_sum * alpha + tl.sum(p, axis=1)
         if WITH_ENTROPY:
             run_ez = run_ez * alpha + tl.sum(p * tl.where(valid, z, 0.0), axis=1)
-        hit = cols[None, :] == targets[:, None]
+        hit = (cols[None, :] == targets[:, None]) & valid
         run_tgt += tl.sum(tl.where(hit, z, 0.0), axis=1)
         run_max = new_max
     out = split * n_rows + rows
     row_ok = rows < n_rows
     tl.store(m_ptr + out, run_max, mask=row_ok)
     tl.store(s_ptr + out, run_sum, mask=row_ok)
-    tl.store(tl_ptr + out, run_tgt, mask=row_ok)
+    tl.store(zt_ptr + out, run_tgt, mask=row_ok)
     if WITH_ENTROPY:
         tl.store(e_ptr + out, run_ez, mask=row_ok)
 
