@@ -314,7 +314,7 @@ class SynthConfig:
     max_objects: int = 4
     """Most shapes in one scene (difficulty)."""
     difficulty: Literal["easy", "medium", "hard"] = "medium"
-    """"easy": 1-3 large shapes, colour/direction/count multiple choice (learnable by a tiny VLM);
+    """"easy": 1-3 big shapes in four colours, colour/direction/count multiple choice (for a tiny VLM);
     "medium": events, signs and all five problem types; "hard": more, smaller, faster-changing shapes."""
     question_kinds: list[str] = field(default_factory=list)
     """Question kinds to ask, e.g. ["count", "direction"] (empty: the difficulty's own mix)."""
