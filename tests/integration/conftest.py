@@ -85,22 +85,32 @@ def _summary(stdout: str) -> dict[str, Any]:
     return json.loads(stdout[start:end + 2])
 
 
-def kill_after_checkpoint(stage: str, config: dict[str, Any], work: Path, poll_s: float = 0.02) -> int:
-    """Start a stage, SIGKILL it as soon as its first checkpoint is complete; returns that step.
+def _logged_steps(run_dir: Path) -> list[int]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line)["step"] for line in path.read_text().splitlines() if line.endswith("}")]
 
-    Fails when the process ends before a checkpoint appears, or when the checkpoint it was killed
-    after is already the last one (then nothing would be left to resume).
+
+def kill_after_checkpoint(stage: str, config: dict[str, Any], work: Path, poll_s: float = 0.02) -> int:
+    """Start a stage and SIGKILL it once a checkpoint is complete and a later step is logged.
+
+    The later row makes the restart prove it rewinds metrics.jsonl to the checkpoint (no row
+    lost or written twice). Returns the step of the checkpoint the run was killed after; fails
+    when the process ends first (then nothing would be left to resume).
     """
     work.mkdir(parents=True, exist_ok=True)
     config_file = write_config(work / f"{stage}-{config['run']['name']}-killed.yaml", config)
-    latest = Path(config["run"]["output_dir"]) / "checkpoints" / "latest"
+    run_dir = Path(config["run"]["output_dir"])
+    latest = run_dir / "checkpoints" / "latest"
     proc = subprocess.Popen(stage_command(stage, config_file), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=stage_env())
     deadline = time.monotonic() + STAGE_TIMEOUT_S
     try:
-        while not latest.is_file():
+        while not (latest.is_file() and max(_logged_steps(run_dir), default=0) > _step_of(latest)):
             if proc.poll() is not None:
-                pytest.fail(f"{stage} ended (rc {proc.returncode}) before a checkpoint:\n{proc.stderr.read()[-4000:]}")
+                pytest.fail(f"{stage} ended (rc {proc.returncode}) before it could be killed:\n"
+                            f"{proc.stderr.read()[-4000:]}")
             if time.monotonic() > deadline:
                 pytest.fail(f"{stage} wrote no checkpoint in {STAGE_TIMEOUT_S} s")
             time.sleep(poll_s)
@@ -110,7 +120,11 @@ def kill_after_checkpoint(stage: str, config: dict[str, Any], work: Path, poll_s
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert proc.returncode == -signal.SIGKILL
+    return _step_of(latest)
+
+
+def _step_of(latest: Path) -> int:
     return int(latest.read_text().strip().split("-")[-1])
 
 
