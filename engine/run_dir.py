@@ -51,14 +51,18 @@ def setup_logging(log_file: Path | None = None, level: int = logging.INFO) -> No
 class MetricsWriter:
     """Appends one JSON object per step to metrics.jsonl and mirrors scalars to TensorBoard."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True):
+    def __init__(self, run_dir: Path, tensorboard: bool = True, resume_step: int | None = None):
         self.path = run_dir / "metrics.jsonl"
+        if resume_step is not None:
+            _drop_rows_after(self.path, resume_step)
         self._file = open(self.path, "a", encoding="utf-8")
         self._tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(log_dir=str(run_dir / "tb"))
+            # purge_step hides the events an interrupted run wrote after its last checkpoint
+            purge = resume_step + 1 if resume_step is not None else None
+            self._tb = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=purge)
 
     def write(self, step: int, metrics: dict[str, Any]) -> None:
         """Record `metrics` for `step`; non-finite floats are written as null in JSON."""
@@ -81,6 +85,23 @@ class MetricsWriter:
             self._tb.close()
 
 
+def _drop_rows_after(path: Path, step: int) -> None:
+    """Rewrite metrics.jsonl without the rows past `step` (atomically; a torn last line goes too)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue                                   # a line cut short by the kill
+        if row.get("step", 0) <= step:
+            kept.append(line + "\n")
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 class RunDir:
     """Creates the run folder, writes the resolved config and opens the log and metrics sinks."""
 
@@ -90,6 +111,7 @@ class RunDir:
         self.path = Path(cfg.run.output_dir)
         self.path.mkdir(parents=True, exist_ok=True)
         self._metrics: MetricsWriter | None = None
+        self._resume_step: int | None = None
         if is_main_process():
             dump_yaml(cfg, self.path / "config.yaml")
         setup_logging(self.path / "run.log")
@@ -101,8 +123,20 @@ class RunDir:
         if self._metrics is None:
             if not is_main_process():
                 raise RuntimeError("metrics are written by rank 0 only")
-            self._metrics = MetricsWriter(self.path, tensorboard=self.cfg.run.tensorboard)
+            self._metrics = MetricsWriter(self.path, tensorboard=self.cfg.run.tensorboard,
+                                          resume_step=self._resume_step)
         return self._metrics
+
+    def resume_at(self, step: int) -> None:
+        """Continue the records of an interrupted run from its checkpoint at `step`.
+
+        Rows and TensorBoard events that the run wrote after that checkpoint are dropped when the
+        metrics sink opens, so the resumed run's metrics match an uninterrupted run's, with no step
+        written twice.
+        """
+        if self._metrics is not None:
+            raise RuntimeError("resume_at must be called before the first metrics are written")
+        self._resume_step = step
 
     def record_backends(self, backends: dict[str, str]) -> None:
         """Log the resolved backend choices and write them to backends.json."""

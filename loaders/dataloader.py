@@ -87,7 +87,10 @@ def build_loader(dataset: VideoQADataset, batch_size: int, layout: Layout, *, sh
     if num_workers > 0 and _uses_gpu_decoder(dataset):
         log.info("video decoder DALI runs on the GPU: decoding in the main process (data.num_workers ignored)")
         num_workers = 0
-    generator = torch.Generator().manual_seed(seed) if shuffle and sampler is None else None
+    # A private generator even when `sampler` orders the data: DataLoader draws its worker base seed
+    # from it each time iteration starts, and drawing from the global RNG instead would shift the
+    # training RNG stream (rollout sampling) by however late the loader first starts (a resume).
+    generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, generator=generator,
                         sampler=sampler,
                         num_workers=num_workers, prefetch_factor=prefetch if num_workers > 0 else None,

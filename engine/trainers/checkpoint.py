@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from videorft.engine.trainers.distributed import barrier, rng_state, set_rng_state
 from videorft.engine.trainers.train_engine import TrainEngine
@@ -101,24 +100,41 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
+def _load_model_weights(model: torch.nn.Module, folder: Path) -> None:
+    """Copy the weights of a save_pretrained folder into the live model, in place.
+
+    The folder holds the released checkpoint's tensor names (save_pretrained reverts transformers'
+    renaming, e.g. live `model.language_model.layers.0` is saved as `model.layers.0`), so it is
+    read back through from_pretrained, which applies the same conversion a user's load does.
+    """
+    dtype = next(model.parameters()).dtype
+    saved = type(model).from_pretrained(folder, dtype=dtype)
+    missing, unexpected = model.load_state_dict(saved.state_dict(), strict=False)
+    if missing or unexpected:
+        raise RuntimeError(f"checkpoint {folder} does not match the model: missing {missing}, "
+                           f"unexpected {unexpected}")
+    del saved
+
+
 def load_checkpoint(engine: TrainEngine, path: Path) -> dict[str, Any]:
-    """Restore weights, optimizer, schedule and RNGs from `path`; returns the trainer state."""
-    info = engine.info
+    """Restore weights, optimizer and schedule from `path`; returns the trainer state (RNGs: restore_rng)."""
     if engine.uses_deepspeed:
         _, client = engine.module.load_checkpoint(str(path / "deepspeed"), tag="state")
         state = client["trainer"]
     else:
-        weights = {}
-        for shard in sorted((path / "model").glob("*.safetensors")):   # one file, or shards
-            weights.update(load_file(str(shard)))
-        missing, unexpected = engine.policy.model.load_state_dict(weights, strict=False)
-        tied = {k for k in missing if k.endswith("lm_head.weight")}
-        if unexpected or set(missing) - tied:
-            raise RuntimeError(f"checkpoint {path} does not match the model: missing {missing}, "
-                               f"unexpected {unexpected}")
+        _load_model_weights(engine.policy.model, path / "model")
         saved = torch.load(path / "trainer.pt", weights_only=True)
         engine.optimizer.load_state_dict(saved["optimizer"])
         engine.scheduler.load_state_dict(saved["scheduler"])
         state = saved["trainer"]
-    _restore_rng(torch.load(path / f"rng-{info.rank}.pt", weights_only=True))
     return state
+
+
+def restore_rng(path: Path, rank: int) -> None:
+    """Put this rank's RNGs back where they were when checkpoint `path` was written.
+
+    Separate from load_checkpoint on purpose: the trainers call it last, right before the step
+    loop, so nothing that runs during set-up (model loading, data, reference) draws from the
+    restored streams and the resumed steps sample exactly what the uninterrupted run sampled.
+    """
+    _restore_rng(torch.load(Path(path) / f"rng-{rank}.pt", weights_only=True))

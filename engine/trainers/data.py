@@ -22,7 +22,8 @@ def _stream(cfg: RunConfig, tokenizer, model_config, info: DistInfo, mode: str, 
     dataset = build_dataset(cfg, tokenizer, records, mode=mode, model_config=model_config)
     sampler = ResumableSampler(len(dataset), seed=cfg.run.seed, rank=info.rank, world_size=info.world_size,
                                start=start_batch * batch_size)
-    stream = build_loader(dataset, batch_size, layout, sampler=sampler, num_workers=cfg.data.num_workers,
+    stream = build_loader(dataset, batch_size, layout, sampler=sampler, seed=cfg.run.seed + info.rank,
+                          num_workers=cfg.data.num_workers,
                           prefetch=cfg.data.prefetch, loss_on=cfg.sft.loss_on, pack_length=cfg.sft.max_length)
     return iter(stream)
 

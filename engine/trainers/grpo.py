@@ -21,7 +21,7 @@ from videorft.engine.plots import plot_run
 from videorft.engine.rewards import GroupScorer
 from videorft.engine.rollout import build_rollout
 from videorft.engine.run_dir import RunDir, log
-from videorft.engine.trainers.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from videorft.engine.trainers.checkpoint import latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
 from videorft.engine.trainers.data import build_prompt_loader
 from videorft.engine.trainers.distributed import (all_reduce_mean, init_distributed, seed_everything)
 from videorft.engine.trainers.grpo_step import StepContext, grpo_step
@@ -83,9 +83,11 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     resume = latest_checkpoint(run_dir.path)
     if resume is not None:
         state = load_checkpoint(ctx.engine, resume)
+        run_dir.resume_at(state["step"])
         log.info("resumed from %s at step %d", resume, state["step"])
-    loader = build_prompt_loader(cfg, tokenizer, ctx.engine.policy.config, info, start_batch=state["step"])
-    batches = iter(loader)
+    batches = build_prompt_loader(cfg, tokenizer, ctx.engine.policy.config, info, start_batch=state["step"])
+    if resume is not None:
+        restore_rng(resume, info.rank)                 # last: set-up must not draw from the restored streams
     last: dict[str, float] = {}
     for step in run_dir.progress(range(state["step"], cfg.grpo.steps), total=cfg.grpo.steps - state["step"]):
         started = time.perf_counter()

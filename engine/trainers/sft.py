@@ -19,7 +19,7 @@ from videorft.engine.config import RunConfig
 from videorft.engine.models.loading import load_model_and_tokenizer
 from videorft.engine.models.policy import PolicyModel
 from videorft.engine.run_dir import RunDir, log
-from videorft.engine.trainers.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from videorft.engine.trainers.checkpoint import latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
 from videorft.engine.trainers.data import build_sft_loader, sft_steps_per_epoch
 from videorft.engine.trainers.distributed import all_reduce_mean, init_distributed, seed_everything
 from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb
@@ -56,10 +56,13 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     engine = TrainEngine(PolicyModel(model, backends["kernels"]), s.optim, cfg.distributed, info, total_steps=total,
                          grad_accum=s.grad_accum, micro_batch=s.batch_size, dtype=getattr(torch, cfg.model.dtype))
     state = {"step": 0, "skipped": 0}
-    if (ckpt := latest_checkpoint(run_dir.path)) is not None:
-        state = load_checkpoint(engine, ckpt)
-        log.info("resumed from %s at step %d", ckpt, state["step"])
+    if (resume := latest_checkpoint(run_dir.path)) is not None:
+        state = load_checkpoint(engine, resume)
+        run_dir.resume_at(state["step"])
+        log.info("resumed from %s at step %d", resume, state["step"])
     batches = iter(build_sft_loader(cfg, tokenizer, model.config, info, start_batch=state["step"] * s.grad_accum))
+    if resume is not None:
+        restore_rng(resume, info.rank)                 # last: set-up must not draw from the restored streams
     timer = PhaseTimer(info.device)
     engine.train(True)
     for step in run_dir.progress(range(state["step"], total), total=total - state["step"]):

@@ -21,3 +21,19 @@ def test_run_dir_writes_config_backends_metrics_and_events(tmp_path):
                         "video_decoder": "pyav", "video_preprocess": video_preprocess}
     assert any((tmp_path / "run" / "tb").iterdir())
     assert "backend kernels = torch" in (tmp_path / "run" / "run.log").read_text()
+
+
+def test_resume_at_drops_rows_written_after_the_checkpoint(tmp_path):
+    cfg = load_config(None, [f"run.output_dir={tmp_path / 'run'}", "run.device=cpu", "run.tensorboard=false"])
+    first = RunDir(cfg, "test")
+    for step in (1, 2, 3, 4):
+        first.metrics.write(step, {"loss": float(step)})
+    first.close()
+    with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
+        f.write('{"step": 5, "lo')                     # a row cut short by a kill
+    again = RunDir(cfg, "test")
+    again.resume_at(2)
+    again.metrics.write(3, {"loss": 30.0})
+    again.close()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 2.0}, {"step": 3, "loss": 30.0}]
