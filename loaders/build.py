@@ -57,8 +57,7 @@ def build_dataset(cfg: RunConfig, tokenizer, records: RecordSet, mode: Literal["
 
 def build_stream(cfg: RunConfig, dataset: VideoQADataset, batch_size: int, layout: Layout,
                  shuffle: bool = False, drop_last: bool = False) -> DataStream:
-    """A DataStream with data.num_workers / data.prefetch, run.seed, sft.loss_on and sft.max_length
-    (the row length of the packed layout)."""
+    """A DataStream with data.num_workers / data.prefetch, run.seed and sft.loss_on."""
     return build_loader(dataset, batch_size, layout, shuffle=shuffle, seed=cfg.run.seed,
                         num_workers=cfg.data.num_workers, prefetch=cfg.data.prefetch, drop_last=drop_last,
-                        loss_on=cfg.sft.loss_on, pack_length=cfg.sft.max_length)
+                        loss_on=cfg.sft.loss_on)

@@ -1,4 +1,4 @@
-"""Collate samples into model batches: left-padded prompts, padded SFT rows, or packed SFT rows.
+"""Collate samples into model batches: left-padded prompts or padded SFT rows.
 
 Every batch carries the model inputs (input_ids, attention_mask, mm_token_type_ids and the
 vision tensors in sample order) and what trainers and rewards need besides: the records, the
@@ -124,28 +124,6 @@ class SFTBatch(Batch):
 
     labels: Optional[torch.Tensor] = None
     """long [B, T]: target tokens, IGNORE elsewhere."""
-
-
-@dataclass
-class PackedBatch(Batch):
-    """Several samples per row, for variable-length attention without padding waste.
-
-    Attention must stay inside a segment: either use cu_seqlens on the flattened rows
-    (input_ids.view(-1)), where every row's padding tail is a segment of its own, or
-    sample_index to build a block-diagonal mask. Qwen-VL's 3-D M-RoPE positions can simply
-    continue across the samples of a row (rotary attention only sees offsets inside a segment).
-    """
-
-    labels: Optional[torch.Tensor] = None
-    """long [R, L]: target tokens, IGNORE elsewhere (and at every segment start)."""
-    position_ids: Optional[torch.Tensor] = None
-    """long [R, L]: 0, 1, ... restarting at every segment."""
-    sample_index: Optional[torch.Tensor] = None
-    """long [R, L]: which sample of `samples` each token belongs to (-1 on padding)."""
-    cu_seqlens: Optional[torch.Tensor] = None
-    """int32 [S + 1]: segment boundaries in the flattened [R * L] token stream."""
-    max_seqlen: int = 0
-    """Longest segment."""
 
 
 def vision_tensors(samples: Sequence[Sample]) -> dict[str, torch.Tensor]:

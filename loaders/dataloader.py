@@ -1,8 +1,8 @@
 """A DataLoader over VideoQADataset that decodes ahead in workers and counts what it skips.
 
 Workers (data.num_workers) decode and preprocess `prefetch` batches ahead of the trainer; the
-collator turns their samples into a PromptBatch (rollouts, evaluation), an SFTBatch or a
-PackedBatch. Samples whose media could not be read arrive as SkippedSample; `DataStream`
+collator turns their samples into a PromptBatch (rollouts, evaluation) or an SFTBatch (packing
+into varlen rows happens in the trainer, engine/models/packing.py, which needs the model). Samples whose media could not be read arrive as SkippedSample; `DataStream`
 counts them, logs each one, drops batches left empty, and the run goes on.
 """
 
@@ -16,28 +16,24 @@ from torch.utils.data import DataLoader, Sampler
 
 from videorft.loaders.collate import Batch, SpecialIds, collate_prompts, collate_sft
 from videorft.loaders.dataset import Sample, SkippedSample, VideoQADataset
-from videorft.loaders.packing import collate_packed
 
 log = logging.getLogger("videorft")
 
-Layout = Literal["prompt", "sft", "packed"]
+Layout = Literal["prompt", "sft"]
 
 
 class Collator:
     """Picklable collate function for one batch layout (worker processes receive a copy)."""
 
-    def __init__(self, ids: SpecialIds, layout: Layout, loss_on: Literal["response", "all"] = "response",
-                 pack_length: Optional[int] = None):
-        if layout not in ("prompt", "sft", "packed"):
-            raise ValueError(f"layout must be 'prompt', 'sft' or 'packed', got {layout!r}")
-        self.ids, self.layout, self.loss_on, self.pack_length = ids, layout, loss_on, pack_length
+    def __init__(self, ids: SpecialIds, layout: Layout, loss_on: Literal["response", "all"] = "response"):
+        if layout not in ("prompt", "sft"):
+            raise ValueError(f"layout must be 'prompt' or 'sft', got {layout!r}")
+        self.ids, self.layout, self.loss_on = ids, layout, loss_on
 
     def __call__(self, items: Sequence[Sample | SkippedSample]) -> Batch:
         if self.layout == "prompt":
             return collate_prompts(items, self.ids)
-        if self.layout == "sft":
-            return collate_sft(items, self.ids, self.loss_on)
-        return collate_packed(items, self.ids, self.loss_on, self.pack_length)
+        return collate_sft(items, self.ids, self.loss_on)
 
 
 class DataStream:
@@ -76,8 +72,7 @@ def _uses_gpu_decoder(dataset: VideoQADataset) -> bool:
 
 def build_loader(dataset: VideoQADataset, batch_size: int, layout: Layout, *, shuffle: bool = False, seed: int = 0,
                  num_workers: int = 0, prefetch: int = 2, drop_last: bool = False,
-                 loss_on: Literal["response", "all"] = "response", pack_length: Optional[int] = None,
-                 sampler: Optional[Sampler] = None) -> DataStream:
+                 loss_on: Literal["response", "all"] = "response", sampler: Optional[Sampler] = None) -> DataStream:
     """A DataStream of `layout` batches over `dataset` (num_workers/prefetch as in DataConfig).
 
     shuffle draws a new order each pass from a generator seeded with `seed`; a `sampler` (e.g. the
@@ -95,5 +90,5 @@ def build_loader(dataset: VideoQADataset, batch_size: int, layout: Layout, *, sh
                         sampler=sampler,
                         num_workers=num_workers, prefetch_factor=prefetch if num_workers > 0 else None,
                         persistent_workers=num_workers > 0, drop_last=drop_last,
-                        collate_fn=Collator(SpecialIds.from_tokenizer(dataset.tokenizer), layout, loss_on, pack_length))
+                        collate_fn=Collator(SpecialIds.from_tokenizer(dataset.tokenizer), layout, loss_on))
     return DataStream(loader)

@@ -107,7 +107,8 @@ class PolicyModel(nn.Module):
             kwargs["video_grid_thw"] = grid
             if seconds is not None and "second_per_grid_ts" in _forward_params(self.model.model):
                 kwargs["second_per_grid_ts"] = seconds
-        return self.model.model(**kwargs, use_cache=False).last_hidden_state
+        kwargs.setdefault("use_cache", False)
+        return self.model.model(**kwargs).last_hidden_state
 
     def forward(self, inputs: dict[str, torch.Tensor], targets: torch.Tensor, target_start: int,
                 video_index: torch.Tensor | None = None, **head_kwargs):

@@ -24,7 +24,7 @@ def _stream(cfg: RunConfig, tokenizer, model_config, info: DistInfo, mode: str, 
                                start=start_batch * batch_size)
     stream = build_loader(dataset, batch_size, layout, sampler=sampler, seed=cfg.run.seed + info.rank,
                           num_workers=cfg.data.num_workers,
-                          prefetch=cfg.data.prefetch, loss_on=cfg.sft.loss_on, pack_length=cfg.sft.max_length)
+                          prefetch=cfg.data.prefetch, loss_on=cfg.sft.loss_on)
     return iter(stream)
 
 
@@ -36,9 +36,9 @@ def build_prompt_loader(cfg: RunConfig, tokenizer, model_config, info: DistInfo,
 
 def build_sft_loader(cfg: RunConfig, tokenizer, model_config, info: DistInfo, start_batch: int = 0
                      ) -> Iterator[Batch]:
-    """Endless SFT batches (padded, or packed when sft.packing) starting at micro-batch `start_batch`."""
-    layout = "packed" if cfg.sft.packing else "sft"
-    return _stream(cfg, tokenizer, model_config, info, "sft", layout, cfg.sft.batch_size, start_batch)
+    """Endless padded SFT batches starting at micro-batch `start_batch` (the trainer packs them
+    into one varlen row when sft.packing)."""
+    return _stream(cfg, tokenizer, model_config, info, "sft", "sft", cfg.sft.batch_size, start_batch)
 
 
 def sft_steps_per_epoch(cfg: RunConfig, info: DistInfo) -> int:

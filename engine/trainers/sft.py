@@ -17,6 +17,7 @@ import torch
 from videorft.engine.backends import resolve_backends
 from videorft.engine.config import RunConfig
 from videorft.engine.models.loading import load_model_and_tokenizer
+from videorft.engine.models.packing import pack_samples
 from videorft.engine.models.policy import PolicyModel
 from videorft.engine.run_dir import RunDir, log
 from videorft.engine.trainers.checkpoint import latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
@@ -40,6 +41,31 @@ def sft_loss(engine: TrainEngine, model_inputs: dict[str, torch.Tensor], labels:
     logp = engine(model_inputs, targets.clamp(min=0), 1)                     # [B, T-1] fp32
     count = int(mask.sum())
     return -(logp * mask).sum() / max(count, 1), count
+
+
+def packed_batch(batch, model) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One varlen row of the batch's samples: (model inputs [1, T], labels [1, T]).
+
+    Padding is dropped, each sample keeps its own M-RoPE positions and the text positions restart
+    per sample, so attention never crosses samples (engine/models/packing.py).
+    """
+    samples = []
+    for row, sample in enumerate(batch.samples):
+        keep = batch.attention_mask[row].bool()
+        item = {"input_ids": batch.input_ids[row][keep], "mm_token_type_ids": batch.mm_token_type_ids[row][keep],
+                "labels": batch.labels[row][keep]}
+        if sample.is_video:
+            item.update(pixel_values_videos=sample.pixel_values, video_grid_thw=sample.grid_thw[None],
+                        second_per_grid_ts=torch.tensor([sample.second_per_grid_t]))
+        else:
+            item.update(pixel_values=sample.pixel_values, image_grid_thw=sample.grid_thw[None])
+        samples.append(item)
+    packed = pack_samples(samples, model)
+    # labels[t] is predicted from position t-1; a sample's first token would be predicted from the
+    # previous sample's last one, so it never counts
+    labels = packed.labels.clone()
+    labels[0, packed.cu_seqlens[:-1].long()] = IGNORE
+    return packed.model_inputs(), labels
 
 
 def run(cfg: RunConfig) -> dict[str, Any]:
@@ -72,8 +98,12 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             timer.add("decode", getattr(batch, "decode_seconds", 0.0))
             timer.add("preprocess", getattr(batch, "preprocess_seconds", 0.0))
             with timer.phase("update"):
-                batch.to(info.device)
-                loss, count = sft_loss(engine, batch.model_inputs(), batch.labels)
+                if s.packing:
+                    inputs, labels = packed_batch(batch, engine.policy.model)
+                else:
+                    inputs, labels = batch.model_inputs(), batch.labels
+                inputs = {k: v.to(info.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+                loss, count = sft_loss(engine, inputs, labels.to(info.device))
                 if not math.isfinite(float(loss.detach())):
                     state["skipped"] += 1
                     log.warning("step %d: non-finite loss; micro-batch skipped", step + 1)

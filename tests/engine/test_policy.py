@@ -90,3 +90,40 @@ def test_missing_token_types_is_an_error(setup):
     inputs = {k: v for k, v in seq.inputs.items() if k != "mm_token_type_ids"}
     with pytest.raises(ValueError, match="mm_token_type_ids"):
         policy.hidden_states(inputs, seq.video_index)
+
+
+def test_packed_sft_loss_equals_the_padded_loss(tmp_path, bpe_tokenizer):
+    """SFT with sft.packing: one varlen row gives the same loss as the padded batch."""
+    from videorft.engine.trainers.sft import IGNORE, packed_batch
+    from videorft.loaders.collate import SpecialIds, collate_sft
+    from videorft.loaders.dataset import Sample
+    from videorft.loaders.records import Record
+    from videorft.loaders.clip import VideoClip
+
+    tok = bpe_tokenizer
+    model = build_tiny_model(TinyModelConfig(hidden_size=32, num_layers=2, intermediate_size=64), tok, seed=1)
+    samples = []
+    for i, (h, w, answer) in enumerate([(56, 84, "A"), (84, 56, "red")]):
+        frames = torch.randint(0, 256, (4, h, w, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(i))
+        pv, grid = preprocess_video(frames, max_pixels=h * w)
+        msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": f"Q{i}?"}]}]
+        text = expand_video_placeholders(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True),
+                                         [grid.tolist()])
+        record = Record(problem_id=i, problem=f"Q{i}?", problem_type="multiple choice", data_type="video",
+                        path="x.mp4", solution=f"<answer>{answer}</answer>")
+        clip = VideoClip(frames, list(range(4)), [0.0, 0.5, 1.0, 1.5], fps=2.0, total_frames=4)
+        samples.append(Sample(i, record, clip, text, torch.tensor(tok(text)["input_ids"]), pv, grid, 1.0,
+                              torch.tensor(tok(f"<think>t</think><answer>{answer}</answer>")["input_ids"]
+                                           + [tok.eos_token_id])))
+    batch = collate_sft(samples, SpecialIds.from_tokenizer(tok), loss_on="all")
+    policy = PolicyModel(model, kernel_backend="torch")
+
+    def loss_of(inputs, labels):
+        targets = labels[:, 1:]
+        logp = policy(inputs, targets.clamp(min=0), 1)
+        return -(logp * (targets != IGNORE)).sum() / (targets != IGNORE).sum()
+
+    with torch.no_grad():
+        padded = loss_of(batch.model_inputs(), batch.labels)
+        packed = loss_of(*packed_batch(batch, model))
+    torch.testing.assert_close(packed, padded, rtol=1e-4, atol=1e-5)

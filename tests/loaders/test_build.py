@@ -38,12 +38,3 @@ def test_dataset_follows_the_model_family(small_world, bpe_tokenizer, family):
     with torch.no_grad():
         out = model(**inputs)
     assert out.logits.shape[:2] == batch.input_ids.shape
-
-
-def test_sft_stream_packs_to_max_length(small_world, bpe_tokenizer):
-    cfg = _cfg(small_world, "sft.max_length=400", "sft.loss_on=all")
-    ds = build_dataset(cfg, bpe_tokenizer, read_split(cfg, "train", require_process=True), "sft")
-    batches = list(build_stream(cfg, ds, batch_size=4, layout="packed"))
-    assert sum(len(b) for b in batches) + sum(len(b.skipped) for b in batches) == 4
-    for batch in batches:
-        assert batch.input_ids.shape[1] <= 400

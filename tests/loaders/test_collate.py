@@ -1,4 +1,4 @@
-"""Collation: left-padded prompts, padded SFT rows, packed rows; label masking and boundaries."""
+"""Collation: left-padded prompts, padded SFT rows; label masking."""
 
 import pytest
 import torch
@@ -6,7 +6,6 @@ import torch
 from videorft.loaders.clip import VideoClip
 from videorft.loaders.collate import IGNORE, SpecialIds, collate_prompts, collate_sft, sequence_labels
 from videorft.loaders.dataset import Sample, SkippedSample
-from videorft.loaders.packing import collate_packed, pack_rows
 from videorft.loaders.records import Record
 
 IDS = SpecialIds(pad=0, image=91, video=92, vision_start=93, vision_end=94)
@@ -55,40 +54,6 @@ def test_whole_sequence_labels_still_mask_vision_tokens():
     assert image.tolist() == [5, IGNORE, IGNORE, IGNORE, 20]
     with pytest.raises(ValueError, match="no target"):
         sequence_labels(_sample(2, 1, [5], [], None), IDS)
-
-
-@pytest.mark.parametrize("lengths, cap, rows", [
-    ([3, 3, 3], 6, [[0, 1], [2]]),
-    ([3, 9, 2], 6, [[0], [1], [2]]),        # a sample over the cap gets its own row
-    ([2, 2, 2, 2], None, [[0, 1, 2, 3]]),
-    ([4, 1, 1, 5], 6, [[0, 1, 2], [3]]),
-])
-def test_pack_rows_keeps_order(lengths, cap, rows):
-    assert pack_rows(lengths, cap) == rows
-
-
-def test_packed_rows_have_boundaries():
-    samples = [_sample(0, 1, [5], [], [20, 21]), _sample(1, 2, [5], [8], [30]), _sample(2, 1, [5], [], [40])]
-    # lengths 6, 7 and 5 with a cap of 12: rows [0] and [1, 2]
-    batch = collate_packed(samples, IDS, loss_on="response", pack_length=12)
-    assert batch.input_ids.shape == (2, 12)
-    assert batch.input_ids[0].tolist() == [5, 93, 92, 94, 20, 21] + [0] * 6
-    assert batch.input_ids[1].tolist() == [5, 93, 92, 92, 94, 8, 30, 5, 93, 92, 94, 40]
-    assert batch.sample_index.tolist() == [[0] * 6 + [-1] * 6, [1] * 7 + [2] * 5]
-    assert batch.position_ids[1].tolist() == list(range(7)) + list(range(5))
-    assert batch.position_ids[0].tolist() == list(range(6)) + list(range(6))
-    assert batch.cu_seqlens.tolist() == [0, 6, 12, 19, 24] and batch.max_seqlen == 7
-    assert batch.labels[1].tolist() == [IGNORE] * 6 + [30] + [IGNORE] * 4 + [40]
-    assert batch.attention_mask.sum().item() == 18
-    assert batch.vision["pixel_values_videos"][:, 0].tolist() == [0.0] * 4 + [1.0] * 8 + [2.0] * 4
-
-
-def test_packed_segment_start_is_never_a_target():
-    """With loss on everything, the first token of a packed sample would otherwise be predicted
-    from the previous sample's last token."""
-    samples = [_sample(0, 1, [5], [], [20]), _sample(1, 1, [6], [], [30])]
-    labels = collate_packed(samples, IDS, loss_on="all").labels
-    assert labels.tolist() == [[IGNORE, IGNORE, IGNORE, IGNORE, 20, IGNORE, IGNORE, IGNORE, IGNORE, 30]]
 
 
 def test_all_skipped_gives_an_empty_batch():

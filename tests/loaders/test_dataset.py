@@ -126,7 +126,7 @@ def tiny_model(bpe_tokenizer):
     return build_tiny_model(TinyModelConfig(), bpe_tokenizer).eval()
 
 
-@pytest.mark.parametrize("layout", ["prompt", "sft", "packed"])
+@pytest.mark.parametrize("layout", ["prompt", "sft"])
 def test_tiny_qwen2_5_vl_accepts_every_layout(small_world, tmp_path, bpe_tokenizer, tiny_model, layout):
     shutil.copytree(small_world, tmp_path / "w")
     records = read_records(tmp_path / "w" / "train.jsonl").records[:3] + [_image_record(tmp_path / "w")]
