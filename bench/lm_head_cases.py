@@ -10,6 +10,11 @@ Figures: tokens_per_s = N / median time; tflops counts 2*N*H*V for a forward and
 forward+backward (the logits GEMM, its recompute, dHidden, dWeight) for every provider, so
 the column compares speed at equal work; peak_mem_mib is the probe's peak above the
 pre-call baseline and extra_mem_mib that peak minus the gradient buffers it returns.
+
+On a shared CPU machine, record with one thread and CPU time, which measures the work itself
+rather than the neighbours' load (the recorded results in bench/results/cpu-2core/ were made so):
+    OMP_NUM_THREADS=1 VIDEORFT_BENCH_FULL=1 pytest bench/bench_grpo_loss.py \
+        --benchmark-timer=time.process_time --benchmark-json=bench/results/cpu-2core/grpo_loss-<date>.json
 """
 
 from __future__ import annotations
