@@ -8,6 +8,7 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoTokenizer, PreTrainedModel
 
 from videorft.engine.config import ModelConfig
+from videorft.engine.models.attention import apply_attention
 from videorft.engine.models.tiny import build_tiny_model
 from videorft.engine.models.tokenizer import build_tokenizer
 
@@ -23,13 +24,13 @@ def load_model_and_tokenizer(cfg: ModelConfig, device: torch.device, attention: 
     if cfg.source == "tiny":
         tokenizer = build_tokenizer(cfg.tiny.tokenizer)
         model = build_tiny_model(cfg.tiny, tokenizer, seed=seed, dtype=dtype)
-        model.set_attn_implementation(attention)
     else:
         path = Path(cfg.path)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"model.path {path} is not a saved model (no config.json)")
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, attn_implementation=attention)
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, attn_implementation="sdpa")
+    apply_attention(model, attention)          # the engine's varlen attention or a stock one
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
