@@ -23,7 +23,8 @@ from videorft.engine.rollout import build_rollout
 from videorft.engine.run_dir import RunDir, log
 from videorft.engine.trainers.checkpoint import latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
 from videorft.engine.trainers.data import build_prompt_loader
-from videorft.engine.trainers.distributed import (all_reduce_mean, init_distributed, seed_everything)
+from videorft.engine.trainers.digest import maybe_write_param_digests
+from videorft.engine.trainers.distributed import init_distributed, reduce_metrics, seed_everything
 from videorft.engine.trainers.grpo_step import StepContext, grpo_step
 from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb
 from videorft.engine.trainers.sequences import micro_batches
@@ -69,7 +70,7 @@ def _log_step(run_dir: RunDir, info, step: int, metrics: dict[str, float], ctx: 
     metrics["tokens_per_s"] = tokens / max(seconds, 1e-9)
     metrics["peak_mem_mb"] = peak_memory_mb(ctx.device)
     metrics["lr"] = ctx.engine.lr
-    metrics = all_reduce_mean(metrics, info)
+    metrics = reduce_metrics(metrics, info)
     if info.is_main:
         run_dir.metrics.write(step, metrics)
     return metrics
@@ -116,6 +117,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
 
 
 def _finish(cfg, run_dir, ctx, tokenizer, info, state, last) -> dict[str, Any]:
+    maybe_write_param_digests(ctx.engine, run_dir.path)
     final = run_dir.path / "final"
     ckpt = latest_checkpoint(run_dir.path)
     if info.is_main and ckpt is not None:
