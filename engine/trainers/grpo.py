@@ -100,11 +100,13 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             state["bad_steps"] = 0
         except FloatingPointError as err:
             ctx.engine.discard_gradients()
+            ctx.timer.pop()                            # the skipped step's phase times are not the next one's
             state["bad_steps"] += 1
             state["skipped"] += 1
             log.warning("step %d skipped: %s (%d in a row)", step + 1, err, state["bad_steps"])
             if state["bad_steps"] >= cfg.grpo.max_bad_steps:
-                raise RuntimeError(f"{state['bad_steps']} non-finite losses in a row; stopping") from err
+                raise RuntimeError(f"stopping at step {step + 1}: {state['bad_steps']} non-finite losses in a row "
+                                   f"(grpo.max_bad_steps={cfg.grpo.max_bad_steps})") from err
             metrics = {}
         state["step"] = step + 1
         if metrics and (step + 1) % cfg.run.log_every == 0:

@@ -135,12 +135,13 @@ def update_phase(ctx: StepContext, state: StepState) -> None:
                     ref_logp=None if state.ref_logp is None else state.ref_logp[rows],
                     settings=ctx.settings)
                 # every rank decides alike, so a skipped step never leaves the others in a collective
-                if not all_ranks_true(bool(torch.isfinite(loss)), ctx.engine.info):
-                    raise FloatingPointError(f"non-finite loss (this rank: {float(loss)})")
+                value = float(loss.detach())
+                if not all_ranks_true(math.isfinite(value), ctx.engine.info):
+                    raise FloatingPointError(f"non-finite loss (this rank: {value})")
                 w = _micro_weight(sub, seq, ctx.settings.loss_agg)
                 ctx.engine.backward(loss * w * len(chunks))
-                for key, value in {"loss": float(loss), **metrics}.items():
-                    sums[key] = sums.get(key, 0.0) + w * float(value) / ctx.inner_updates
+                for key, v in {"loss": value, **metrics}.items():
+                    sums[key] = sums.get(key, 0.0) + w * float(v) / ctx.inner_updates
                 norm = ctx.engine.step()
                 if norm is not None:
                     sums["grad_norm"] = norm
