@@ -69,7 +69,7 @@ def _log_step(run_dir: RunDir, info, step: int, metrics: dict[str, float], ctx: 
     metrics.update(ctx.timer.pop())
     metrics["tokens_per_s"] = tokens / max(seconds, 1e-9)
     metrics["peak_mem_mb"] = peak_memory_mb(ctx.device)
-    metrics["lr"] = ctx.engine.lr
+    metrics["lr"] = ctx.engine.step_lr
     metrics = reduce_metrics(metrics, info)
     if info.is_main:
         run_dir.metrics.write(step, metrics)

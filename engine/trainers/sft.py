@@ -84,7 +84,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             sums, tokens = sums + float(loss.detach()) / s.grad_accum, tokens + count
         state["step"] = step + 1
         if (step + 1) % cfg.run.log_every == 0:
-            metrics = {"loss": sums, "grad_norm": norm if norm is not None else math.nan, "lr": engine.lr,
+            metrics = {"loss": sums, "grad_norm": norm if norm is not None else math.nan, "lr": engine.step_lr,
                        "tokens_per_s": tokens / max(time.perf_counter() - started, 1e-9),
                        "peak_mem_mb": peak_memory_mb(info.device), "epoch": (step + 1) / per_epoch, **timer.pop()}
             metrics = reduce_metrics(metrics, info)
