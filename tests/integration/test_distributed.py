@@ -7,6 +7,7 @@ that the fused loss head shares.
 """
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -46,7 +47,7 @@ def sft_zero(integration_root, world, base_model, kit):
     for zero in (2, 3):
         out = integration_root / f"sft-zero{zero}"
         config = kit.sft_config(world, base_model, out, name=f"sft-zero{zero}")
-        config["sft"].update(max_steps=DIST_STEPS, save_every=DIST_STEPS)
+        config["sft"].update(max_steps=DIST_STEPS, save_every=1)
         config["distributed"] = {"zero_stage": zero, "backend": "gloo"}
         assert _run_two_ranks("sft", config, integration_root, kit)["steps"] == DIST_STEPS
         runs[zero] = out
@@ -79,3 +80,24 @@ def test_grpo_zero3_ranks_end_identical(integration_root, world, sft_run, kit):
     _assert_ranks_agree_with_the_saved_model(out, "grpo", 2, kit)
     before, after = kit.load_weights(sft_run / "final"), kit.load_weights(out / "final")
     assert any(not torch.equal(before[k], after[k]) for k in before), "no weight moved in 2 GRPO steps"
+
+
+def test_zero3_sft_resumed_from_a_checkpoint_ends_identical(sft_zero, integration_root, world, base_model, kit):
+    """What a kill after checkpoint 2 leaves behind (latest -> step 2, later rows logged) resumes exactly."""
+    done, out = sft_zero[3], integration_root / "sft-zero3-resumed"
+    shutil.copytree(done, out)
+    (out / "checkpoints" / "latest").write_text("step-000002\n")
+    for later in (out / "checkpoints" / f"step-{DIST_STEPS:06d}", out / "final"):
+        shutil.rmtree(later)
+    for digest in out.glob("param-digest-rank*.json"):
+        digest.unlink()
+    config = kit.sft_config(world, base_model, out, name="sft-zero3")
+    config["sft"].update(max_steps=DIST_STEPS, save_every=1)
+    config["distributed"] = {"zero_stage": 3, "backend": "gloo"}
+    _run_two_ranks("sft", config, integration_root, kit)
+    assert "resumed from" in (out / "run.log").read_text()
+    assert _rank_digests(out) == _rank_digests(done)
+    measured = ("time/", "tokens_per_s", "peak_mem_mb")
+    rows = [{k: v for k, v in r.items() if not k.startswith(measured)} for r in kit.read_rows(out)]
+    expected = [{k: v for k, v in r.items() if not k.startswith(measured)} for r in kit.read_rows(done)]
+    assert rows == expected
