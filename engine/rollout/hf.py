@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from transformers import PreTrainedModel
 
 from videorft.engine.config import RolloutConfig
@@ -35,7 +36,7 @@ class HFRollout:
             **prompt_inputs, num_return_sequences=g, max_new_tokens=max_new_tokens or self.cfg.max_new_tokens,
             do_sample=not greedy, pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id, suppress_tokens=suppressed_token_ids(self.tokenizer),
-            use_cache=True, **sampling)
+            use_cache=True, synced_gpus=_zero3_sharded(self.model), **sampling)
         self.model.train(was_training)
         completion_ids = out[:, prompt_inputs["input_ids"].shape[1]:].cpu()        # [P*G, C]
         mask = completion_mask(completion_ids, self.tokenizer.eos_token_id)
@@ -49,3 +50,16 @@ class HFRollout:
 
     def wake(self) -> None:
         """Nothing to restore."""
+
+
+def _zero3_sharded(model: torch.nn.Module) -> bool:
+    """True when DeepSpeed ZeRO-3 shards `model` over several ranks.
+
+    Every forward then gathers parameters collectively, so all ranks must run the same number of
+    decoding steps: generate keeps a rank that has finished decoding in step with the others
+    (`synced_gpus`). transformers only turns that on by itself when the model was set up through
+    its own DeepSpeed integration, which the trainers do not use.
+    """
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return False
+    return hasattr(next(model.parameters()), "ds_id")

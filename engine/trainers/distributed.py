@@ -75,15 +75,44 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def all_reduce_mean(values: dict[str, float], info: DistInfo) -> dict[str, float]:
-    """Average scalar metrics over ranks (identity in a single process)."""
-    if info.world_size == 1 or not values:
+SUMMED_METRICS = ("tokens_per_s",)
+"""Metrics that add up over ranks (throughput of the whole job)."""
+MAX_METRICS = ("peak_mem_mb",)
+"""Metrics whose worst rank is the one that matters."""
+
+
+def reduce_metrics(values: dict[str, float], info: DistInfo) -> dict[str, float]:
+    """Combine one step's scalar metrics over ranks (identity in a single process).
+
+    Most metrics are averaged over the ranks that report them (a rank leaves out a metric that
+    is undefined for its rows, e.g. NaN-filtered ones); tokens_per_s is summed and peak_mem_mb is
+    the maximum. The dictionaries are exchanged whole, so ranks whose key sets differ still line up
+    and no collective can deadlock on a length mismatch. Every rank must call it.
+    """
+    if info.world_size == 1:
         return values
-    keys = sorted(values)
-    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64,
+    gathered: list[dict[str, float]] = [{} for _ in range(info.world_size)]
+    dist.all_gather_object(gathered, {k: float(v) for k, v in values.items()})
+    out: dict[str, float] = {}
+    for key in sorted({k for rank in gathered for k in rank}):
+        reported = [rank[key] for rank in gathered if key in rank]
+        if key in SUMMED_METRICS:
+            out[key] = sum(reported)
+        elif key in MAX_METRICS:
+            out[key] = max(reported)
+        else:
+            out[key] = sum(reported) / len(reported)
+    return out
+
+
+def all_ranks_true(flag: bool, info: DistInfo) -> bool:
+    """True only when `flag` holds on every rank (e.g. a finite loss), so all ranks act alike."""
+    if info.world_size == 1 or not dist.is_initialized():
+        return flag
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32,
                      device=info.device if dist.get_backend() == "nccl" else "cpu")
-    dist.all_reduce(t)
-    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist())}
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
 
 
 def barrier(info: DistInfo) -> None:

@@ -23,7 +23,8 @@ from videorft.engine.rollout import build_rollout
 from videorft.engine.run_dir import RunDir, log
 from videorft.engine.trainers.checkpoint import latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
 from videorft.engine.trainers.data import build_prompt_loader
-from videorft.engine.trainers.distributed import (all_reduce_mean, init_distributed, seed_everything)
+from videorft.engine.trainers.digest import maybe_write_param_digests
+from videorft.engine.trainers.distributed import init_distributed, reduce_metrics, seed_everything
 from videorft.engine.trainers.grpo_step import StepContext, grpo_step
 from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb
 from videorft.engine.trainers.sequences import micro_batches
@@ -68,8 +69,8 @@ def _log_step(run_dir: RunDir, info, step: int, metrics: dict[str, float], ctx: 
     metrics.update(ctx.timer.pop())
     metrics["tokens_per_s"] = tokens / max(seconds, 1e-9)
     metrics["peak_mem_mb"] = peak_memory_mb(ctx.device)
-    metrics["lr"] = ctx.engine.lr
-    metrics = all_reduce_mean(metrics, info)
+    metrics["lr"] = ctx.engine.step_lr
+    metrics = reduce_metrics(metrics, info)
     if info.is_main:
         run_dir.metrics.write(step, metrics)
     return metrics
@@ -99,11 +100,13 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             state["bad_steps"] = 0
         except FloatingPointError as err:
             ctx.engine.discard_gradients()
+            ctx.timer.pop()                            # the skipped step's phase times are not the next one's
             state["bad_steps"] += 1
             state["skipped"] += 1
             log.warning("step %d skipped: %s (%d in a row)", step + 1, err, state["bad_steps"])
             if state["bad_steps"] >= cfg.grpo.max_bad_steps:
-                raise RuntimeError(f"{state['bad_steps']} non-finite losses in a row; stopping") from err
+                raise RuntimeError(f"stopping at step {step + 1}: {state['bad_steps']} non-finite losses in a row "
+                                   f"(grpo.max_bad_steps={cfg.grpo.max_bad_steps})") from err
             metrics = {}
         state["step"] = step + 1
         if metrics and (step + 1) % cfg.run.log_every == 0:
@@ -116,6 +119,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
 
 
 def _finish(cfg, run_dir, ctx, tokenizer, info, state, last) -> dict[str, Any]:
+    maybe_write_param_digests(ctx.engine, run_dir.path)
     final = run_dir.path / "final"
     ckpt = latest_checkpoint(run_dir.path)
     if info.is_main and ckpt is not None:

@@ -17,6 +17,7 @@ import torch
 from videorft.engine.models.policy import GRPOLossSettings, PolicyModel
 from videorft.engine.rl.advantages import group_advantages, group_outcomes
 from videorft.engine.rollout.types import Rollouts
+from videorft.engine.trainers.distributed import all_ranks_true
 from videorft.engine.trainers.phases import PhaseTimer
 from videorft.engine.trainers.sequences import SequenceBatch, build_sequences, micro_batches, select_rows
 from videorft.engine.trainers.train_engine import TrainEngine
@@ -133,12 +134,14 @@ def update_phase(ctx: StepContext, state: StepState) -> None:
                     old_logp=None if state.old_logp is None else state.old_logp[rows],
                     ref_logp=None if state.ref_logp is None else state.ref_logp[rows],
                     settings=ctx.settings)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss {float(loss)}")
+                # every rank decides alike, so a skipped step never leaves the others in a collective
+                value = float(loss.detach())
+                if not all_ranks_true(math.isfinite(value), ctx.engine.info):
+                    raise FloatingPointError(f"non-finite loss (this rank: {value})")
                 w = _micro_weight(sub, seq, ctx.settings.loss_agg)
                 ctx.engine.backward(loss * w * len(chunks))
-                for key, value in {"loss": float(loss), **metrics}.items():
-                    sums[key] = sums.get(key, 0.0) + w * float(value) / ctx.inner_updates
+                for key, v in {"loss": value, **metrics}.items():
+                    sums[key] = sums.get(key, 0.0) + w * float(v) / ctx.inner_updates
                 norm = ctx.engine.step()
                 if norm is not None:
                     sums["grad_norm"] = norm

@@ -22,7 +22,8 @@ from videorft.engine.models.policy import PolicyModel
 from videorft.engine.run_dir import RunDir, log
 from videorft.engine.trainers.checkpoint import latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
 from videorft.engine.trainers.data import build_sft_loader, sft_steps_per_epoch
-from videorft.engine.trainers.distributed import all_reduce_mean, init_distributed, seed_everything
+from videorft.engine.trainers.digest import maybe_write_param_digests
+from videorft.engine.trainers.distributed import init_distributed, reduce_metrics, seed_everything
 from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb
 from videorft.engine.trainers.train_engine import TrainEngine
 
@@ -113,14 +114,15 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             sums, tokens = sums + float(loss.detach()) / s.grad_accum, tokens + count
         state["step"] = step + 1
         if (step + 1) % cfg.run.log_every == 0:
-            metrics = {"loss": sums, "grad_norm": norm if norm is not None else math.nan, "lr": engine.lr,
+            metrics = {"loss": sums, "grad_norm": norm if norm is not None else math.nan, "lr": engine.step_lr,
                        "tokens_per_s": tokens / max(time.perf_counter() - started, 1e-9),
                        "peak_mem_mb": peak_memory_mb(info.device), "epoch": (step + 1) / per_epoch, **timer.pop()}
-            metrics = all_reduce_mean(metrics, info)
+            metrics = reduce_metrics(metrics, info)
             if info.is_main:
                 run_dir.metrics.write(step + 1, metrics)
         if (step + 1) % s.save_every == 0 or step + 1 == total:
             save_checkpoint(engine, tokenizer, run_dir.path, step + 1, state)
+    maybe_write_param_digests(engine, run_dir.path)
     final = run_dir.path / "final"
     if info.is_main and (ckpt := latest_checkpoint(run_dir.path)) is not None:
         import shutil

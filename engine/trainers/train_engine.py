@@ -48,6 +48,8 @@ class TrainEngine:
         self.grad_accum = grad_accum
         self.uses_deepspeed = dist_cfg.zero_stage > 0
         self._micro = 0
+        self.step_lr = optim_cfg.lr
+        """Learning rate the latest optimizer step applied (`lr` already shows the next step's)."""
         optimizer = build_optimizer(policy.parameters(), optim_cfg)
         scheduler = build_scheduler(optimizer, total_steps, optim_cfg)
         if self.uses_deepspeed:
@@ -82,6 +84,8 @@ class TrainEngine:
         """Finish a micro-batch; on an accumulation boundary clip, update and return the grad norm."""
         self._micro += 1
         boundary = self._micro % self.grad_accum == 0
+        if boundary:
+            self.step_lr = self.lr                   # the schedule moves on inside the step
         if self.uses_deepspeed:
             self.module.step()
             if not boundary:

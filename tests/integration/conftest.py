@@ -53,7 +53,7 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 
 
 SINGLE_PROCESS = (sys.executable, "-m", "videorft.engine.cli")
-TWO_RANKS = (sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+TWO_RANKS = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
              "-m", "videorft.engine.cli")
 
 

@@ -18,6 +18,12 @@ def test_every_step_logs_the_required_metrics(sft_run, kit):
         assert row["tokens_per_s"] > 0 and row["peak_mem_mb"] > 0
 
 
+def test_logged_lr_is_the_one_each_step_applied(sft_run, kit):
+    rows = kit.read_rows(sft_run)                    # lr 5e-3, 5 warm-up steps, then cosine to 0
+    assert [r["lr"] for r in rows[:5]] == pytest.approx([1e-3, 2e-3, 3e-3, 4e-3, 5e-3])
+    assert rows[-1]["lr"] < 1e-5 and all(a["lr"] >= b["lr"] for a, b in zip(rows[4:], rows[5:]))
+
+
 def test_loss_falls_as_the_format_is_learned(sft_run, kit):
     losses = [r["loss"] for r in kit.read_rows(sft_run)]
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
