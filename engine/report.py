@@ -32,8 +32,9 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             raise FileNotFoundError(f"report.evaluations.{label}: {path} does not exist (run the eval first)")
         stages[label] = json.loads(path.read_text())["metrics"]
     table = format_table(stages, cfg.report.columns)
-    print(table)
-    log.info("results\n%s", table)
+    print(table)                      # the table on stdout; the log keeps one line per stage
+    for label, metrics in stages.items():
+        log.info("%s: %s", label, {c: metrics.get(c) for c in cfg.report.columns})
     out = Path(cfg.report.output_file)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"stages": stages}, indent=2) + "\n")

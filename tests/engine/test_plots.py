@@ -19,3 +19,24 @@ def test_report_table_formats_missing_values():
     lines = table.splitlines()
     assert lines[0].split() == ["stage", "accuracy", "format"]
     assert lines[2].split() == ["base", "0.250", "-"] and lines[3].split() == ["grpo", "0.500", "1.000"]
+
+
+def test_report_stage_combines_evaluations(tmp_path, capsys):
+    import pytest
+
+    from videorft.engine.config import load_config
+    from videorft.engine.report import run
+
+    for label, acc in (("sft", 0.25), ("grpo", 0.5)):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "eval.json").write_text(json.dumps({"metrics": {"accuracy": acc, "format": 1.0}}))
+    cfg = load_config(None, [f"run.output_dir={tmp_path / 'report'}", f"report.output_file={tmp_path / 'r.json'}",
+                             "run.progress=false"])
+    cfg.report.evaluations = {"sft": str(tmp_path / "sft"), "grpo": str(tmp_path / "grpo")}
+    run(cfg)
+    assert json.loads((tmp_path / "r.json").read_text()) == {
+        "stages": {"sft": {"accuracy": 0.25, "format": 1.0}, "grpo": {"accuracy": 0.5, "format": 1.0}}}
+    assert "grpo   0.500" in capsys.readouterr().out
+    cfg.report.evaluations = {"base": str(tmp_path / "missing")}
+    with pytest.raises(FileNotFoundError, match="report.evaluations.base"):
+        run(cfg)
