@@ -83,6 +83,16 @@ def _logits_tile(h_ptr, w_ptr, rows, cols, n_rows, n_cols, hidden_size,
     return acc
 
 
+@triton.jit
+def _grouped_ids(pid, num_m, num_n, GROUP_M: tl.constexpr):
+    """(pid_m, pid_n) of program `pid` when GROUP_M token blocks sweep all num_n column blocks
+    together, group after group, so the weight tiles they share stay in L2."""
+    per_group = GROUP_M * num_n
+    first_m = (pid // per_group) * GROUP_M
+    group_rows = tl.minimum(num_m - first_m, GROUP_M)
+    return first_m + (pid % per_group) % group_rows, (pid % per_group) // group_rows
+
+
 @triton.autotune(configs=_FWD_CONFIGS, key=["hidden_size", "WITH_ENTROPY"])
 @triton.jit
 def _logprob_fwd_kernel(h_ptr, w_ptr, t_ptr, m_ptr, s_ptr, zt_ptr, e_ptr,
@@ -94,13 +104,7 @@ def _logprob_fwd_kernel(h_ptr, w_ptr, t_ptr, m_ptr, s_ptr, zt_ptr, e_ptr,
     """Partials (max, sum-exp, target logit, sum exp*z) of one token block over one split."""
     pid = tl.program_id(0)
     num_m = tl.cdiv(n_rows, BLOCK_M)
-    num_splits = tl.cdiv(vocab, split_size)
-    # Grouped ordering: GROUP_M token blocks (fastest) x all splits, group after group.
-    per_group = GROUP_M * num_splits
-    first_m = (pid // per_group) * GROUP_M
-    group_rows = tl.minimum(num_m - first_m, GROUP_M)
-    pid_m = first_m + (pid % per_group) % group_rows
-    split = (pid % per_group) // group_rows
+    pid_m, split = _grouped_ids(pid, num_m, tl.cdiv(vocab, split_size), GROUP_M)
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     targets = tl.load(t_ptr + rows, mask=rows < n_rows, other=-1)
     run_max = tl.full((BLOCK_M,), float("-inf"), tl.float32)
@@ -144,13 +148,7 @@ def _dlogits_kernel(h_ptr, w_ptr, t_ptr, lse_ptr, g_ptr, out_ptr,
     """One [BLOCK_M, BLOCK_N] tile of g * (onehot(target) - softmax(z)) / T for a slab."""
     pid = tl.program_id(0)
     num_m = tl.cdiv(n_rows, BLOCK_M)
-    num_n = tl.cdiv(n_cols, BLOCK_N)
-    # Grouped ordering: GROUP_M token blocks sweep the slab together, sharing weight tiles in L2.
-    per_group = GROUP_M * num_n
-    first_m = (pid // per_group) * GROUP_M
-    group_rows = tl.minimum(num_m - first_m, GROUP_M)
-    pid_m = first_m + (pid % per_group) % group_rows
-    pid_n = (pid % per_group) // group_rows
+    pid_m, pid_n = _grouped_ids(pid, num_m, tl.cdiv(n_cols, BLOCK_N), GROUP_M)
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     z = _logits_tile(h_ptr, w_ptr, rows, cols, n_rows, n_cols, hidden_size,

@@ -9,6 +9,7 @@ all G completions of the group (a completion differs from its siblings only in i
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -68,6 +69,8 @@ class PolicyModel(nn.Module):
         super().__init__()
         self.model = model
         self.head = LossHead(model.lm_head.weight, kernel_backend)
+        # Qwen2.5-VL takes the seconds per temporal patch; Qwen2-VL and Qwen3-VL do not
+        self._takes_seconds = "second_per_grid_ts" in inspect.signature(model.model.forward).parameters
 
     @property
     def config(self):
@@ -105,7 +108,7 @@ class PolicyModel(nn.Module):
             else:
                 kwargs["pixel_values_videos"] = pixels
             kwargs["video_grid_thw"] = grid
-            if seconds is not None and "second_per_grid_ts" in _forward_params(self.model.model):
+            if seconds is not None and self._takes_seconds:
                 kwargs["second_per_grid_ts"] = seconds
         kwargs.setdefault("use_cache", False)
         return self.model.model(**kwargs).last_hidden_state
@@ -123,8 +126,3 @@ class PolicyModel(nn.Module):
         hidden = hidden[:, target_start - 1:target_start - 1 + c]          # [B, C, H]
         return self.head(hidden, targets, **head_kwargs)
 
-
-def _forward_params(module: nn.Module) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(module.forward).parameters)

@@ -91,6 +91,16 @@ def _prune(root: Path, keep_last: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def export_final(run_dir: Path, is_main: bool) -> Path:
+    """Copy the newest checkpoint's HF model to <run_dir>/final (what later stages load)."""
+    final = Path(run_dir) / "final"
+    ckpt = latest_checkpoint(run_dir)
+    if is_main and ckpt is not None:
+        shutil.rmtree(final, ignore_errors=True)
+        shutil.copytree(ckpt / "model", final)
+    return final
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete checkpoint of a run, or None."""
     pointer = Path(run_dir) / "checkpoints" / LATEST

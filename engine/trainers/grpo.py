@@ -21,7 +21,8 @@ from videorft.engine.plots import plot_run
 from videorft.engine.rewards import GroupScorer
 from videorft.engine.rollout import build_rollout
 from videorft.engine.run_dir import RunDir, log
-from videorft.engine.trainers.checkpoint import latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from videorft.engine.trainers.checkpoint import (export_final, latest_checkpoint, load_checkpoint, restore_rng,
+                                                 save_checkpoint)
 from videorft.engine.trainers.data import build_prompt_loader
 from videorft.engine.trainers.digest import maybe_write_param_digests
 from videorft.engine.trainers.distributed import init_distributed, reduce_metrics, seed_everything
@@ -120,14 +121,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
 
 def _finish(cfg, run_dir, ctx, tokenizer, info, state, last) -> dict[str, Any]:
     maybe_write_param_digests(ctx.engine, run_dir.path)
-    final = run_dir.path / "final"
-    ckpt = latest_checkpoint(run_dir.path)
-    if info.is_main and ckpt is not None:
-        import shutil
-
-        shutil.rmtree(final, ignore_errors=True)
-        shutil.copytree(ckpt / "model", final)
-        if (run_dir.path / "metrics.jsonl").is_file():
-            plot_run(run_dir.path / "metrics.jsonl", run_dir.path)
+    final = export_final(run_dir.path, info.is_main)
+    if info.is_main and (run_dir.path / "metrics.jsonl").is_file():
+        plot_run(run_dir.path / "metrics.jsonl", run_dir.path)
     run_dir.close()
     return {"final": str(final), "steps": state["step"], "skipped_steps": state["skipped"], "last": last}

@@ -20,7 +20,8 @@ from videorft.engine.models.loading import load_model_and_tokenizer
 from videorft.engine.models.packing import pack_samples
 from videorft.engine.models.policy import PolicyModel
 from videorft.engine.run_dir import RunDir, log
-from videorft.engine.trainers.checkpoint import latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from videorft.engine.trainers.checkpoint import (export_final, latest_checkpoint, load_checkpoint, restore_rng,
+                                                 save_checkpoint)
 from videorft.engine.trainers.data import build_sft_loader, sft_steps_per_epoch
 from videorft.engine.trainers.digest import maybe_write_param_digests
 from videorft.engine.trainers.distributed import init_distributed, reduce_metrics, seed_everything
@@ -123,11 +124,6 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         if (step + 1) % s.save_every == 0 or step + 1 == total:
             save_checkpoint(engine, tokenizer, run_dir.path, step + 1, state)
     maybe_write_param_digests(engine, run_dir.path)
-    final = run_dir.path / "final"
-    if info.is_main and (ckpt := latest_checkpoint(run_dir.path)) is not None:
-        import shutil
-
-        shutil.rmtree(final, ignore_errors=True)
-        shutil.copytree(ckpt / "model", final)
+    final = export_final(run_dir.path, info.is_main)
     run_dir.close()
     return {"final": str(final), "steps": state["step"], "skipped_micro_batches": state["skipped"]}
