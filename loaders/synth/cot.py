@@ -42,7 +42,7 @@ def full_reasoning(scene: Scene, q: Question) -> str:
     steps = [
         # 1. browse the video
         f"Let me watch the whole clip first. It lasts about {scene.duration_s:g} seconds and shows "
-        f"{inventory(scene)} on a dark background.",
+        f"{inventory(scene)} on a grey background.",
         # 2. understand the question
         f"The question is about {q.goal}, {ANSWER_FORM[q.problem_type]}.",
         # 3. locate the relevant moments

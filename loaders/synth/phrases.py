@@ -88,4 +88,4 @@ def frame_caption(scene: Scene, k: int) -> str:
             place = place_phrase(scene.region(*scene.position(o, t)))
             items.append(f"a {o.size} {scene.colour_at(o, t)} {o.shape} {place}")
     items += [f"a sign reading {s.text}" for s in scene.signs if scene.visible(s, t)]
-    return join_words(items) if items else "an empty dark background"
+    return join_words(items) if items else "an empty grey background"
