@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from videorft.loaders.synth.levels import BACKGROUND_NAME
 from videorft.loaders.synth.phrases import inventory
 from videorft.loaders.synth.questions import Question
 from videorft.loaders.synth.scene import Scene
@@ -42,7 +43,7 @@ def full_reasoning(scene: Scene, q: Question) -> str:
     steps = [
         # 1. browse the video
         f"Let me watch the whole clip first. It lasts about {scene.duration_s:g} seconds and shows "
-        f"{inventory(scene)} on a grey background.",
+        f"{inventory(scene)} on a {BACKGROUND_NAME} background.",
         # 2. understand the question
         f"The question is about {q.goal}, {ANSWER_FORM[q.problem_type]}.",
         # 3. locate the relevant moments

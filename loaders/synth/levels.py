@@ -30,6 +30,9 @@ BACKGROUND = (100, 100, 110)
 learned brightness first and could not tell red from blue (equally dark) for hundreds of steps
 (colour of one shape, answer-letter loss: chance after 100 steps, vs 0.73 on this grey)."""
 
+BACKGROUND_NAME = "grey"
+"""How reasoning and captions name BACKGROUND."""
+
 SIGN_PLATE = (235, 232, 220)
 """RGB of a sign's plate; its text is drawn in SIGN_INK."""
 

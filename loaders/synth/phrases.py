@@ -6,6 +6,7 @@ the frame captions all describe the same scene in the same words.
 
 from __future__ import annotations
 
+from videorft.loaders.synth.levels import BACKGROUND_NAME
 from videorft.loaders.synth.scene import EPS, Scene, SceneObject
 
 MOTION_WORDS = {"left": "to the left", "right": "to the right", "up": "upwards", "down": "downwards"}
@@ -88,4 +89,4 @@ def frame_caption(scene: Scene, k: int) -> str:
             place = place_phrase(scene.region(*scene.position(o, t)))
             items.append(f"a {o.size} {scene.colour_at(o, t)} {o.shape} {place}")
     items += [f"a sign reading {s.text}" for s in scene.signs if scene.visible(s, t)]
-    return join_words(items) if items else "an empty grey background"
+    return join_words(items) if items else f"an empty {BACKGROUND_NAME} background"

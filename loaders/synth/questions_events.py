@@ -108,10 +108,15 @@ def _change_build(b: SceneBuilder, choice: dict, kind: str) -> Question:
 
 
 # ---- time of appearance --------------------------------------------------------------------------
-def _appear_choose(decks: Decks, lim: Limits, kind: str) -> dict:
-    grid = time_grid(lim.duration_s, TIME_STEP_S, lim.duration_s - MIN_VISIBLE_S)
-    if not grid:
+def _times_or_raise(times: list[float], lim: Limits, kind: str) -> list[float]:
+    """`times`, or a ValueError naming synth.duration_s when the clip leaves none for `kind`."""
+    if not times:
         raise ValueError(f"synth.duration_s={lim.duration_s:g} is too short for question kind {kind!r}")
+    return times
+
+
+def _appear_choose(decks: Decks, lim: Limits, kind: str) -> dict:
+    grid = _times_or_raise(time_grid(lim.duration_s, TIME_STEP_S, lim.duration_s - MIN_VISIBLE_S), lim, kind)
     return {"time": decks.draw(f"{kind}:time", grid), "others": distractor_count(decks, kind, lim)}
 
 
@@ -161,9 +166,7 @@ def _distance_build(b: SceneBuilder, choice: dict, kind: str) -> Question:
 
 
 def _duration_choose(decks: Decks, lim: Limits, kind: str) -> dict:
-    lengths = time_grid(lim.duration_s, MIN_VISIBLE_S)
-    if not lengths:
-        raise ValueError(f"synth.duration_s={lim.duration_s:g} is too short for question kind {kind!r}")
+    lengths = _times_or_raise(time_grid(lim.duration_s, MIN_VISIBLE_S), lim, kind)
     return {"length": decks.draw(f"{kind}:length", lengths), "others": distractor_count(decks, kind, lim)}
 
 
