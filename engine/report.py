@@ -1,4 +1,9 @@
-"""`videorft report`: one table and one JSON over a pipeline's evaluations (base / SFT / GRPO)."""
+"""`videorft report`: tables and one JSON over a pipeline's evaluations (base / SFT / GRPO).
+
+The first table holds the configured metric columns; the second, when the evaluations recorded
+it, the accuracy per data source (a benchmark's task or the synthetic world's question kind), so
+a gain can be traced to the kinds of question that carry it.
+"""
 
 from __future__ import annotations
 
@@ -23,16 +28,23 @@ def format_table(stages: dict[str, dict[str, Any]], columns: list[str]) -> str:
 
 
 def run(cfg: RunConfig) -> dict[str, Any]:
-    """Read each evaluation's eval.json, print the table and write report.output_file."""
+    """Read each evaluation's eval.json, print the tables and write report.output_file."""
     run_dir = RunDir(cfg, "report")
-    stages = {}
+    stages, by_source = {}, {}
     for label, folder in cfg.report.evaluations.items():
         path = Path(folder) / EVAL_FILE
         if not path.is_file():
             raise FileNotFoundError(f"report.evaluations.{label}: {path} does not exist (run the eval first)")
-        stages[label] = json.loads(path.read_text())["metrics"]
+        summary = json.loads(path.read_text())
+        stages[label] = summary["metrics"]
+        if summary.get("by_source"):
+            by_source[label] = summary["by_source"]
+            stages[label] = {**stages[label], "by_source": summary["by_source"]}
     table = format_table(stages, cfg.report.columns)
-    print(table)                      # the table on stdout; the log keeps one line per stage
+    if by_source:
+        sources = sorted({s for per_stage in by_source.values() for s in per_stage})
+        table += "\n\naccuracy by data source\n" + format_table(by_source, sources)
+    print(table)                      # the tables on stdout; the log keeps one line per stage
     for label, metrics in stages.items():
         log.info("%s: %s", label, {c: metrics.get(c) for c in cfg.report.columns})
     out = Path(cfg.report.output_file)

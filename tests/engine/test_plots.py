@@ -29,14 +29,20 @@ def test_report_stage_combines_evaluations(tmp_path, capsys):
 
     for label, acc in (("sft", 0.25), ("grpo", 0.5)):
         (tmp_path / label).mkdir()
-        (tmp_path / label / "eval.json").write_text(json.dumps({"metrics": {"accuracy": acc, "format": 1.0}}))
+        (tmp_path / label / "eval.json").write_text(json.dumps({"metrics": {"accuracy": acc, "format": 1.0},
+                                                                "by_source": {"w/colour": acc, "w/motion": 0.5}}))
     cfg = load_config(None, [f"run.output_dir={tmp_path / 'report'}", f"report.output_file={tmp_path / 'r.json'}",
                              "run.progress=false"])
     cfg.report.evaluations = {"sft": str(tmp_path / "sft"), "grpo": str(tmp_path / "grpo")}
     run(cfg)
-    assert json.loads((tmp_path / "r.json").read_text()) == {
-        "stages": {"sft": {"accuracy": 0.25, "format": 1.0}, "grpo": {"accuracy": 0.5, "format": 1.0}}}
-    assert "grpo   0.500" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r.json").read_text()) == {"stages": {
+        "sft": {"accuracy": 0.25, "format": 1.0, "by_source": {"w/colour": 0.25, "w/motion": 0.5}},
+        "grpo": {"accuracy": 0.5, "format": 1.0, "by_source": {"w/colour": 0.5, "w/motion": 0.5}}}}
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].split()[:3] == ["sft", "0.250", "1.000"] and out[3].split()[:3] == ["grpo", "0.500", "1.000"]
+    by_kind = out[out.index("accuracy by data source") + 1:]
+    assert by_kind[0].split() == ["stage", "w/colour", "w/motion"]
+    assert by_kind[2].split() == ["sft", "0.250", "0.500"] and by_kind[3].split() == ["grpo", "0.500", "0.500"]
     cfg.report.evaluations = {"base": str(tmp_path / "missing")}
     with pytest.raises(FileNotFoundError, match="report.evaluations.base"):
         run(cfg)
