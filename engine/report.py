@@ -30,17 +30,17 @@ def format_table(stages: dict[str, dict[str, Any]], columns: list[str]) -> str:
 def run(cfg: RunConfig) -> dict[str, Any]:
     """Read each evaluation's eval.json, print the tables and write report.output_file."""
     run_dir = RunDir(cfg, "report")
-    stages, by_source = {}, {}
+    stages = {}
     for label, folder in cfg.report.evaluations.items():
         path = Path(folder) / EVAL_FILE
         if not path.is_file():
             raise FileNotFoundError(f"report.evaluations.{label}: {path} does not exist (run the eval first)")
         summary = json.loads(path.read_text())
-        stages[label] = summary["metrics"]
+        stages[label] = dict(summary["metrics"])
         if summary.get("by_source"):
-            by_source[label] = summary["by_source"]
-            stages[label] = {**stages[label], "by_source": summary["by_source"]}
+            stages[label]["by_source"] = summary["by_source"]
     table = format_table(stages, cfg.report.columns)
+    by_source = {label: m["by_source"] for label, m in stages.items() if "by_source" in m}
     if by_source:
         sources = sorted({s for per_stage in by_source.values() for s in per_stage})
         table += "\n\naccuracy by data source\n" + format_table(by_source, sources)

@@ -84,7 +84,10 @@ def linear_logprob(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Te
     return logp.view(lead)
 
 
-def _check_grpo(hidden, targets, mask, advantages, old_logp, ref_logp, clip_low, clip_high, loss_agg):
+def _check_grpo(hidden, weight, targets, temperature, mask, advantages, old_logp, ref_logp, clip_low, clip_high,
+                loss_agg):
+    """The head's checks plus the GRPO arguments' shapes and ranges."""
+    _check_head(hidden, weight, targets, temperature)
     if hidden.dim() != 3:
         raise ValueError(f"hidden must be [B, T, H] for the GRPO loss, got shape {tuple(hidden.shape)}")
     bt = tuple(hidden.shape[:2])
@@ -107,8 +110,8 @@ def grpo_loss_with_stats(hidden, weight, targets, mask, advantages, old_logp=Non
     Same arguments; backend "reference" is not accepted here. This is the form to call inside
     torch.compile (fullgraph): stats stay on the device in the order of STAT_NAMES.
     """
-    _check_head(hidden, weight, targets, temperature)
-    _check_grpo(hidden, targets, mask, advantages, old_logp, ref_logp, clip_low, clip_high, loss_agg)
+    _check_grpo(hidden, weight, targets, temperature, mask, advantages, old_logp, ref_logp, clip_low, clip_high,
+                loss_agg)
     backend = resolve_backend(backend, hidden.device)
     if backend == "reference":
         raise ValueError("grpo_loss_with_stats has no 'reference' backend; call reference.fused_linear_grpo_loss")
@@ -140,8 +143,8 @@ def fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, old_logp=N
     tokens; means over masked-in tokens).
     """
     if resolve_backend(backend, hidden.device) == "reference":
-        _check_head(hidden, weight, targets, temperature)
-        _check_grpo(hidden, targets, mask, advantages, old_logp, ref_logp, clip_low, clip_high, loss_agg)
+        _check_grpo(hidden, weight, targets, temperature, mask, advantages, old_logp, ref_logp, clip_low,
+                    clip_high, loss_agg)
         return reference.fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, old_logp, ref_logp,
                                                 beta, clip_low, clip_high, temperature, loss_agg)
     loss, stats = grpo_loss_with_stats(hidden, weight, targets, mask, advantages, old_logp, ref_logp,

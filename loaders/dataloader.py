@@ -2,8 +2,9 @@
 
 Workers (data.num_workers) decode and preprocess `prefetch` batches ahead of the trainer; the
 collator turns their samples into a PromptBatch (rollouts, evaluation) or an SFTBatch (packing
-into varlen rows happens in the trainer, engine/models/packing.py, which needs the model). Samples whose media could not be read arrive as SkippedSample; `DataStream`
-counts them, logs each one, drops batches left empty, and the run goes on.
+into varlen rows happens in the trainer, engine/models/packing.py, which needs the model).
+Samples whose media could not be read arrive as SkippedSample; `DataStream` counts them, logs
+each one, drops batches left empty, and the run goes on.
 """
 
 from __future__ import annotations

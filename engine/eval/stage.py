@@ -79,8 +79,9 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             sink.flush()
     rows = [json.loads(line) for line in out_path.read_text().splitlines() if line.strip()]
     metrics = aggregate(rows)
-    summary = {"metrics": metrics, "by_source": accuracy_by(rows, "data_source"), "count": len(rows), "skipped_media": stream.skipped,
-               "skipped_records": len(records.skipped), "model": cfg.model.path or "tiny"}
+    summary = {"metrics": metrics, "by_source": accuracy_by(rows, "data_source"), "count": len(rows),
+               "skipped_media": stream.skipped, "skipped_records": len(records.skipped),
+               "model": cfg.model.path or "tiny"}
     (run_dir.path / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
     log.info("eval: %s", {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})
     run_dir.close()

@@ -56,6 +56,21 @@ def _ordinal(has: torch.Tensor) -> torch.Tensor:
     return torch.where(has, has.long().cumsum(0) - 1, torch.full_like(has, -1, dtype=torch.long))
 
 
+def _take_images(source: dict[str, torch.Tensor], row_image: torch.Tensor, inputs: dict[str, torch.Tensor]
+                 ) -> torch.Tensor:
+    """Put one image block per image row, in row order, into `inputs`; returns the new row_image.
+
+    row_image [R] indexes the image blocks of `source` (-1: no image); afterwards the k-th image
+    row shows block k of inputs["pixel_values"].
+    """
+    picked = row_image[row_image >= 0].tolist()
+    if picked:
+        blocks = _blocks(source["pixel_values"], source["image_grid_thw"])
+        inputs["pixel_values"] = torch.cat([blocks[k] for k in picked])
+        inputs["image_grid_thw"] = source["image_grid_thw"][picked]
+    return _ordinal(row_image >= 0)
+
+
 def build_sequences(model_inputs: dict[str, torch.Tensor], rollouts: Rollouts,
                     device: torch.device) -> SequenceBatch:
     """Join each prompt (left-padded, repeated G times) with its G completions (right-padded)."""
@@ -78,11 +93,9 @@ def build_sequences(model_inputs: dict[str, torch.Tensor], rollouts: Rollouts,
     row_video = _ordinal((types == VIDEO_TYPE).any(dim=1)).repeat_interleave(g).to(device)
     row_image = _ordinal((types == IMAGE_TYPE).any(dim=1)).repeat_interleave(g).to(device)
     if model_inputs.get("pixel_values") is not None:
-        blocks = _blocks(model_inputs["pixel_values"], model_inputs["image_grid_thw"])
-        picked = row_image[row_image >= 0].tolist()
-        inputs["pixel_values"] = torch.cat([blocks[k] for k in picked]).to(device)
-        inputs["image_grid_thw"] = model_inputs["image_grid_thw"][picked].to(device)
-        row_image = _ordinal(row_image >= 0)                                # one block per image row now
+        row_image = _take_images(model_inputs, row_image, inputs)           # one block per image row now
+        for key in ("pixel_values", "image_grid_thw"):
+            inputs[key] = inputs[key].to(device)
     prompt_len = int(model_inputs["input_ids"].shape[1])
     return SequenceBatch(inputs, row_video, row_image, completions, c_mask.float(), prompt_len)
 
@@ -92,24 +105,17 @@ def select_rows(batch: SequenceBatch, rows: torch.Tensor) -> SequenceBatch:
     inputs = {k: batch.inputs[k][rows] for k in TEXT_KEYS}
     row_video = batch.row_video[rows].clone()
     if "pixel_values_videos" in batch.inputs:
-        used = torch.unique(row_video[row_video >= 0], sorted=True)
-        blocks = _blocks(batch.inputs["pixel_values_videos"], batch.inputs["video_grid_thw"])
-        inputs["pixel_values_videos"] = torch.cat([blocks[v] for v in used.tolist()]) if used.numel() else \
-            batch.inputs["pixel_values_videos"][:0]
+        has = row_video >= 0
+        used, row_video[has] = torch.unique(row_video[has], sorted=True, return_inverse=True)
+        pixels = batch.inputs["pixel_values_videos"]
+        blocks = _blocks(pixels, batch.inputs["video_grid_thw"])
+        inputs["pixel_values_videos"] = torch.cat([pixels[:0]] + [blocks[v] for v in used.tolist()])
         inputs["video_grid_thw"] = batch.inputs["video_grid_thw"][used]
         if "second_per_grid_ts" in batch.inputs:
             inputs["second_per_grid_ts"] = batch.inputs["second_per_grid_ts"][used]
-        remap = torch.full((int(batch.row_video.max()) + 1,), -1, dtype=torch.long, device=rows.device)
-        remap[used] = torch.arange(used.numel(), device=rows.device)
-        row_video = torch.where(row_video >= 0, remap[row_video.clamp(min=0)], row_video)
-    row_image = batch.row_image[rows].clone()
+    row_image = batch.row_image[rows]
     if "pixel_values" in batch.inputs:
-        picked = row_image[row_image >= 0].tolist()
-        blocks = _blocks(batch.inputs["pixel_values"], batch.inputs["image_grid_thw"])
-        if picked:
-            inputs["pixel_values"] = torch.cat([blocks[k] for k in picked])
-            inputs["image_grid_thw"] = batch.inputs["image_grid_thw"][picked]
-        row_image = _ordinal(row_image >= 0)
+        row_image = _take_images(batch.inputs, row_image, inputs)
     return SequenceBatch(inputs, row_video, row_image, batch.completion_ids[rows], batch.completion_mask[rows],
                          batch.prompt_len)
 
