@@ -81,7 +81,8 @@ def test_cpu_varlen_strategies(benchmark, case, provider):
 
 
 def _tiny_samples(tok, model, count=4):
-    from videorft.loaders.qwen_inputs import expand_video_placeholders, token_type_ids
+    from videorft.loaders.family import family_named
+    from videorft.loaders.qwen_inputs import token_type_ids
     from videorft.loaders.qwen_preprocess import preprocess_video
 
     img, vid = tok.convert_tokens_to_ids("<|image_pad|>"), tok.convert_tokens_to_ids("<|video_pad|>")
@@ -91,7 +92,7 @@ def _tiny_samples(tok, model, count=4):
         pixels, grid = preprocess_video(torch.randint(0, 256, (frames, h, w, 3), dtype=torch.uint8),
                                         max_pixels=h * w)
         msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Describe. " * (1 + 6 * i)}]}]
-        text = expand_video_placeholders(tok.apply_chat_template(msgs, tokenize=False), [grid.tolist()])
+        text = family_named("qwen2_5_vl").expand_video(tok.apply_chat_template(msgs, tokenize=False), [grid.tolist()])
         ids = tok(text, return_tensors="pt")["input_ids"][0]
         samples.append({"input_ids": ids, "mm_token_type_ids": token_type_ids(ids, img, vid),
                         "pixel_values_videos": pixels, "video_grid_thw": grid[None]})

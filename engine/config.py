@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal, Optional, Sequence
 
 from videorft.engine.config_loader import ConfigError, apply_overrides, from_dict, load_yaml
+from videorft.loaders.family import FamilyName
 
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -37,7 +38,7 @@ class RunSection:
 
 @dataclass(kw_only=True)
 class TinyModelConfig:
-    family: Literal["qwen2_5_vl", "qwen2_vl", "qwen3_vl"] = "qwen2_5_vl"
+    family: FamilyName = "qwen2_5_vl"
     """Model class to build with random weights (real transformers classes, tiny sizes)."""
     tokenizer: Literal["bpe", "qwen"] = "bpe"
     """"bpe": a small byte-level BPE trained offline (fast); "qwen": the real 151,643-token Qwen2 vocabulary."""

@@ -16,10 +16,8 @@ from typing import Literal, Optional
 from videorft.engine.config import RunConfig
 from videorft.loaders.dataloader import DataStream, Layout, build_loader
 from videorft.loaders.dataset import VideoQADataset
-from videorft.loaders.qwen_preprocess import PatchSpec
+from videorft.loaders.family import family_named, family_of
 from videorft.loaders.records import RecordSet, read_records
-
-FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 
 
 def read_split(cfg: RunConfig, split: Literal["train", "eval"], require_process: bool = False) -> RecordSet:
@@ -30,13 +28,6 @@ def read_split(cfg: RunConfig, split: Literal["train", "eval"], require_process:
     return read_records(path, cfg.data.on_bad_record, cfg.data.max_samples, require_process)
 
 
-def patch_spec_of(model_config) -> PatchSpec:
-    """Patch geometry from a Qwen-VL model config (its vision_config)."""
-    vision = model_config.vision_config
-    return PatchSpec(patch_size=vision.patch_size, merge_size=vision.spatial_merge_size,
-                     temporal_patch_size=vision.temporal_patch_size)
-
-
 def build_dataset(cfg: RunConfig, tokenizer, records: RecordSet, mode: Literal["prompt", "sft"],
                   model_config=None) -> VideoQADataset:
     """A VideoQADataset over `records` with cfg.video and cfg.data.
@@ -44,14 +35,9 @@ def build_dataset(cfg: RunConfig, tokenizer, records: RecordSet, mode: Literal["
     model_config: the policy's transformers config (family and patch geometry are read from it);
     None means Qwen2.5-VL's. SFT datasets drop samples longer than sft.max_length.
     """
-    family, spec = "qwen2_5_vl", PatchSpec()
-    if model_config is not None:
-        family = model_config.model_type
-        if family not in FAMILIES:
-            raise ValueError(f"model type {family!r} is not a supported Qwen-VL family {FAMILIES}")
-        spec = patch_spec_of(model_config)
+    family = family_of(model_config) if model_config is not None else family_named("qwen2_5_vl")
     max_length: Optional[int] = cfg.sft.max_length if mode == "sft" else None
-    return VideoQADataset(records.records, tokenizer, cfg.video, cfg.data, mode, family=family, spec=spec,
+    return VideoQADataset(records.records, tokenizer, cfg.video, cfg.data, mode, family=family,
                           max_length=max_length)
 
 

@@ -59,8 +59,8 @@ class Batch:
     mm_token_type_ids: Optional[torch.Tensor] = None
     """long [B, T]: 0 text, 1 image pad, 2 video pad (Qwen2.5-VL needs it for M-RoPE)."""
     vision: dict[str, torch.Tensor] = field(default_factory=dict)
-    """pixel_values_videos [Nv, D], video_grid_thw [V, 3], second_per_grid_ts [V], pixel_values
-    [Ni, D], image_grid_thw [I, 3]: whichever the batch has, in sample order."""
+    """pixel_values_videos [Nv, D], video_grid_thw [V, 3], second_per_grid_ts [V] (Qwen2.5-VL only),
+    pixel_values [Ni, D], image_grid_thw [I, 3]: whichever the batch has, in sample order."""
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -134,7 +134,8 @@ def vision_tensors(samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
     if videos:
         out["pixel_values_videos"] = torch.cat([s.pixel_values for s in videos])          # [Nv, D]
         out["video_grid_thw"] = torch.stack([s.grid_thw for s in videos])                  # [V, 3]
-        out["second_per_grid_ts"] = torch.tensor([s.second_per_grid_t for s in videos], dtype=torch.float32)
+        if all(s.second_per_grid_t is not None for s in videos):     # only families whose forward takes it
+            out["second_per_grid_ts"] = torch.tensor([s.second_per_grid_t for s in videos], dtype=torch.float32)
     if images:
         out["pixel_values"] = torch.cat([s.pixel_values for s in images])                  # [Ni, D]
         out["image_grid_thw"] = torch.stack([s.grid_thw for s in images])                  # [I, 3]

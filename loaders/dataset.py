@@ -20,14 +20,12 @@ import torch
 from torch.utils.data import Dataset
 
 from videorft.loaders.clip import VideoClip
+from videorft.loaders.family import ModelFamily, family_named
 from videorft.loaders.prompts import build_messages, render_prompt, response_text
-from videorft.loaders.qwen_inputs import IMAGE_PAD, VISION_END, VISION_START, expand_video_placeholders
-from videorft.loaders.qwen_preprocess import PatchSpec
 from videorft.loaders.records import Record
 
 log = logging.getLogger("videorft")
 
-Family = Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
 Decoder = Callable[[Path], VideoClip]
 
 
@@ -49,7 +47,8 @@ class Sample:
     grid_thw: torch.Tensor
     """long [3]: (gt, gh, gw) of the patch grid."""
     second_per_grid_t: Optional[float] = None
-    """Seconds per temporal patch from the true sampling rate (videos only)."""
+    """Seconds per temporal patch from the true sampling rate (videos of families whose forward
+    takes it, i.e. Qwen2.5-VL; None otherwise)."""
     response_ids: Optional[torch.Tensor] = None
     """long [R]: SFT target tokens (reasoning, answer, end-of-turn), when requested."""
     decode_seconds: float = 0.0
@@ -96,15 +95,6 @@ def load_image(path: Path) -> VideoClip:
     return VideoClip(frames=frame[None], indices=[0], timestamps=[0.0], fps=0.0, total_frames=1, path=str(path))
 
 
-def expand_image_placeholder(text: str, grid_thw: Sequence[int], merge_size: int = 2) -> str:
-    """Expand the image placeholder block to gt*gh*gw / merge**2 `<|image_pad|>` tokens."""
-    block = f"{VISION_START}{IMAGE_PAD}{VISION_END}"
-    if text.count(block) != 1:
-        raise ValueError(f"prompt has {text.count(block)} image placeholders, expected 1")
-    gt, gh, gw = (int(v) for v in grid_thw)
-    return text.replace(block, f"{VISION_START}{IMAGE_PAD * (gt * gh * gw // merge_size ** 2)}{VISION_END}")
-
-
 def temporal_patch_times(timestamps: Sequence[float], tps: int = 2) -> list[float]:
     """Mean time of each temporal patch (Qwen3-VL writes it before the patch's tokens)."""
     ts = list(timestamps) + [timestamps[-1]] * (-len(timestamps) % tps)
@@ -116,12 +106,13 @@ class VideoQADataset(Dataset):
 
     mode "prompt": prompt only (GRPO rollouts, evaluation); "sft": prompt + target tokens.
     video_cfg: a VideoConfig (frames, pixels, decoder, preprocessing path); data_cfg: a DataConfig
-    (media_root, options, system_prompt, template). decoder: path -> VideoClip, by default
-    load_video with video_cfg; max_length drops SFT samples longer than that many tokens.
+    (media_root, options, system_prompt, template). family: the policy's ModelFamily (placeholder
+    expansion, patch geometry; loaders.family.family_of(model.config)). decoder: path -> VideoClip,
+    by default load_video with video_cfg; max_length drops SFT samples longer than that many tokens.
     """
 
     def __init__(self, records: Sequence[Record], tokenizer, video_cfg, data_cfg, mode: Literal["prompt", "sft"],
-                 family: Family = "qwen2_5_vl", spec: PatchSpec = PatchSpec(), decoder: Optional[Decoder] = None,
+                 family: Optional[ModelFamily] = None, decoder: Optional[Decoder] = None,
                  max_length: Optional[int] = None):
         if mode not in ("prompt", "sft"):
             raise ValueError(f"mode must be 'prompt' or 'sft', got {mode!r}")
@@ -130,8 +121,8 @@ class VideoQADataset(Dataset):
         self.video_cfg = video_cfg
         self.data_cfg = data_cfg
         self.mode = mode
-        self.family = family
-        self.spec = spec
+        self.family = family or family_named("qwen2_5_vl")
+        self.spec = self.family.spec
         self.decoder = decoder or _default_decoder(video_cfg)
         self.max_length = max_length
         self.media_root = Path(data_cfg.media_root)
@@ -165,18 +156,18 @@ class VideoQADataset(Dataset):
         v = self.video_cfg
         if record.data_type == "video":
             out = video_inputs(clip, v.min_pixels, v.max_pixels, v.preprocess, self.spec)
-            return out["pixel_values_videos"], out["video_grid_thw"], out["second_per_grid_ts"]
+            seconds = out["second_per_grid_ts"] if self.family.takes_seconds else None
+            return out["pixel_values_videos"], out["video_grid_thw"], seconds
         h, w = int(clip.frames.shape[1]), int(clip.frames.shape[2])
         size = target_size(h, w, v.image_min_pixels, v.image_max_pixels, self.spec.factor)
         rows, grid = preprocess_frames(clip.frames, size, v.preprocess, self.spec)
         return rows, grid, None
 
     def _expand(self, text: str, record: Record, clip: VideoClip, grid: torch.Tensor) -> str:
-        merge = self.spec.merge_size
         if record.data_type == "image":
-            return expand_image_placeholder(text, grid.tolist(), merge)
+            return self.family.expand_image(text, grid.tolist())
         times = [temporal_patch_times(clip.timestamps, self.spec.temporal_patch_size)]
-        return expand_video_placeholders(text, [grid.tolist()], merge, self.family, times)
+        return self.family.expand_video(text, [grid.tolist()], times)
 
     def _ids(self, text: str) -> torch.Tensor:
         return torch.tensor(self.tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.long)

@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from videorft.engine.models.varlen_attention import cu_seqlens_from_lengths, segment_ids
+from videorft.loaders.family import family_of
 
 PER_TOKEN_FIELDS = ("input_ids", "mm_token_type_ids", "labels", "loss_mask")
 VISUAL_FIELDS = (("pixel_values_videos", "video_grid_thw", 2), ("pixel_values", "image_grid_thw", 1))
@@ -85,13 +86,6 @@ class PackedBatch:
         """A copy with every tensor on `device`."""
         return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)
                                 if getattr(self, f.name) is not None})
-
-
-def _rope_index_fn(model):
-    for owner in (model, getattr(model, "model", None)):
-        if owner is not None and hasattr(owner, "get_rope_index"):
-            return owner.get_rope_index
-    raise TypeError(f"{type(model).__name__} has no get_rope_index (a Qwen-VL model is needed)")
 
 
 def _row(value: torch.Tensor, name: str, index: int) -> torch.Tensor:
@@ -169,7 +163,7 @@ def pack_samples(samples: Sequence[Mapping[str, Any]], model) -> PackedBatch:
     """
     if not samples:
         raise ValueError("pack_samples needs at least one sample")
-    rope_index = _rope_index_fn(model)
+    rope_index = family_of(model.config).rope_index(model)
     merge = model.config.vision_config.spatial_merge_size
     tokens, visuals, positions, deltas = [], [], [], []
     for index, sample in enumerate(samples):

@@ -9,15 +9,15 @@ all G completions of the group (a completion differs from its siblings only in i
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
-from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.utils import ModelOutput
 
 from videorft.kernels import fused_linear_grpo_loss, linear_logprob
+from videorft.loaders.family import family_of
 
 VISION_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
 
@@ -69,19 +69,17 @@ class PolicyModel(nn.Module):
         super().__init__()
         self.model = model
         self.head = LossHead(model.lm_head.weight, kernel_backend)
-        # Qwen2.5-VL takes the seconds per temporal patch; Qwen2-VL and Qwen3-VL do not
-        self._takes_seconds = "second_per_grid_ts" in inspect.signature(model.model.forward).parameters
+        self.family = family_of(model.config)
 
     @property
     def config(self):
         """The transformers config of the wrapped model."""
         return self.model.config
 
-    def encode_videos(self, pixel_values_videos: torch.Tensor, video_grid_thw: torch.Tensor
-                      ) -> tuple[torch.Tensor, ...]:
-        """Vision-tower features per video: tuple of [tokens_k, H] (one entry per grid row)."""
-        out = self.model.model.get_video_features(pixel_values_videos, video_grid_thw, return_dict=True)
-        return tuple(out.pooler_output)
+    def encode_videos(self, pixel_values_videos: torch.Tensor, video_grid_thw: torch.Tensor) -> ModelOutput:
+        """The vision tower's output for the videos: pooler_output is a tuple of [tokens_k, H], one
+        per grid row (Qwen3-VL adds deepstack_features, one such tuple per deepstack layer)."""
+        return self.model.model.get_video_features(pixel_values_videos, video_grid_thw, return_dict=True)
 
     def hidden_states(self, inputs: dict[str, torch.Tensor], video_index: torch.Tensor | None = None
                       ) -> torch.Tensor:
@@ -100,15 +98,13 @@ class PolicyModel(nn.Module):
             grid = inputs["video_grid_thw"]
             seconds = inputs.get("second_per_grid_ts")
             if video_index is not None:
-                feats = self.encode_videos(pixels, grid)
-                kwargs["mm_encoder_outputs"] = {"video": BaseModelOutputWithPooling(
-                    pooler_output=tuple(feats[int(k)] for k in video_index))}
+                kwargs["mm_encoder_outputs"] = {"video": _rows_of(self.encode_videos(pixels, grid), video_index)}
                 grid = grid[video_index]
                 seconds = seconds[video_index] if seconds is not None else None
             else:
                 kwargs["pixel_values_videos"] = pixels
             kwargs["video_grid_thw"] = grid
-            if seconds is not None and self._takes_seconds:
+            if seconds is not None and self.family.takes_seconds:
                 kwargs["second_per_grid_ts"] = seconds
         kwargs.setdefault("use_cache", False)
         return self.model.model(**kwargs).last_hidden_state
@@ -126,3 +122,16 @@ class PolicyModel(nn.Module):
         hidden = hidden[:, target_start - 1:target_start - 1 + c]          # [B, C, H]
         return self.head(hidden, targets, **head_kwargs)
 
+
+def _rows_of(features: ModelOutput, video_index: torch.Tensor) -> ModelOutput:
+    """The vision output with its per-video entries repeated in row order (video_index [B]).
+
+    pooler_output (and Qwen3-VL's deepstack_features, a list of such tuples) hold one entry per
+    video; the rows that share a video share its tensors, so gradients from every row add up in
+    one vision-tower backward.
+    """
+    picks = [int(k) for k in video_index]
+    out = replace(features, pooler_output=tuple(features.pooler_output[k] for k in picks))
+    if getattr(features, "deepstack_features", None) is not None:
+        out.deepstack_features = [tuple(layer[k] for k in picks) for layer in features.deepstack_features]
+    return out

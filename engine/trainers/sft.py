@@ -57,8 +57,9 @@ def packed_batch(batch, model) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         item = {"input_ids": batch.input_ids[row][keep], "mm_token_type_ids": batch.mm_token_type_ids[row][keep],
                 "labels": batch.labels[row][keep]}
         if sample.is_video:
-            item.update(pixel_values_videos=sample.pixel_values, video_grid_thw=sample.grid_thw[None],
-                        second_per_grid_ts=torch.tensor([sample.second_per_grid_t]))
+            item.update(pixel_values_videos=sample.pixel_values, video_grid_thw=sample.grid_thw[None])
+            if sample.second_per_grid_t is not None:
+                item["second_per_grid_ts"] = torch.tensor([sample.second_per_grid_t])
         else:
             item.update(pixel_values=sample.pixel_values, image_grid_thw=sample.grid_thw[None])
         samples.append(item)

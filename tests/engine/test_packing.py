@@ -14,7 +14,8 @@ from videorft.engine.models.packing import (
 )
 from videorft.engine.models.tiny import build_tiny_model
 from videorft.engine.models.varlen_attention import cu_seqlens_from_lengths
-from videorft.loaders.qwen_inputs import expand_video_placeholders, token_type_ids
+from videorft.loaders.family import family_named
+from videorft.loaders.qwen_inputs import token_type_ids
 from videorft.loaders.qwen_preprocess import preprocess_video
 
 ATOL = 2e-5
@@ -26,7 +27,7 @@ def _sample(tok, frames, height, width, question, answer, seconds_per_grid=1.0):
     pixels, grid = preprocess_video(video, max_pixels=height * width)
     messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]},
                 {"role": "assistant", "content": [{"type": "text", "text": answer}]}]
-    text = expand_video_placeholders(tok.apply_chat_template(messages, tokenize=False), [grid.tolist()])
+    text = family_named("qwen2_5_vl").expand_video(tok.apply_chat_template(messages, tokenize=False), [grid.tolist()])
     ids = tok(text, return_tensors="pt")["input_ids"][0]
     answer_len = len(tok(answer + "<|im_end|>")["input_ids"])
     loss_mask = torch.zeros_like(ids)

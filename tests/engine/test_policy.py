@@ -8,7 +8,8 @@ from videorft.engine.models.policy import GRPOLossSettings, PolicyModel
 from videorft.engine.models.tiny import build_tiny_model
 from videorft.engine.rollout.types import Rollouts
 from videorft.engine.trainers.sequences import build_sequences
-from videorft.loaders.qwen_inputs import expand_video_placeholders, left_pad, token_type_ids
+from videorft.loaders.family import family_named
+from videorft.loaders.qwen_inputs import left_pad, token_type_ids
 from videorft.loaders.qwen_preprocess import preprocess_video
 
 
@@ -21,8 +22,8 @@ def setup(bpe_tokenizer):
         video = torch.randint(0, 256, (4, h, w, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(i))
         pv, grid = preprocess_video(video, max_pixels=h * w)
         msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": q}]}]
-        text = expand_video_placeholders(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True),
-                                         [grid.tolist()])
+        text = family_named("qwen2_5_vl").expand_video(
+            tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True), [grid.tolist()])
         rows.append(torch.tensor(tok(text)["input_ids"]))
         pixels.append(pv)
         grids.append(grid)
@@ -107,8 +108,8 @@ def test_packed_sft_loss_equals_the_padded_loss(tmp_path, bpe_tokenizer):
         frames = torch.randint(0, 256, (4, h, w, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(i))
         pv, grid = preprocess_video(frames, max_pixels=h * w)
         msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": f"Q{i}?"}]}]
-        text = expand_video_placeholders(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True),
-                                         [grid.tolist()])
+        text = family_named("qwen2_5_vl").expand_video(
+            tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True), [grid.tolist()])
         record = Record(problem_id=i, problem=f"Q{i}?", problem_type="multiple choice", data_type="video",
                         path="x.mp4", solution=f"<answer>{answer}</answer>")
         clip = VideoClip(frames, list(range(4)), [0.0, 0.5, 1.0, 1.5], fps=2.0, total_frames=4)

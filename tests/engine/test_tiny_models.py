@@ -5,17 +5,18 @@ import torch
 
 from videorft.engine.config import TinyModelConfig
 from videorft.engine.models.tiny import build_tiny_model
-from videorft.loaders.qwen_inputs import expand_video_placeholders, token_type_ids, video_token_count
-from videorft.loaders.qwen_preprocess import PatchSpec, preprocess_video
+from videorft.loaders.family import family_named
+from videorft.loaders.qwen_inputs import token_type_ids, video_token_count
+from videorft.loaders.qwen_preprocess import preprocess_video
 
 
 def _video_inputs(tok, family="qwen2_5_vl", frames=4):
-    spec = PatchSpec(patch_size=16 if family == "qwen3_vl" else 14)
+    spec = family_named(family).spec
     video = torch.randint(0, 256, (frames, 64, 96, 3), dtype=torch.uint8)
     pixel_values, grid = preprocess_video(video, spec, max_pixels=64 * 96)
     messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What moves?"}]}]
     text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    text = expand_video_placeholders(text, [grid.tolist()], family=family)
+    text = family_named(family).expand_video(text, [grid.tolist()])
     ids = tok(text, return_tensors="pt")["input_ids"]
     inputs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values_videos=pixel_values,
                   video_grid_thw=grid[None],

@@ -232,7 +232,8 @@ def test_apply_attention_sets_each_config_and_switches_back(tiny_vl):
 
 def test_generate_with_a_left_padded_batch_matches_sdpa(tiny_vl, bpe_tokenizer):
     """Prefill with padding and cached decoding steps give sdpa's scores (rollouts stay valid)."""
-    from videorft.loaders.qwen_inputs import expand_video_placeholders, left_pad, token_type_ids
+    from videorft.loaders.family import family_named
+    from videorft.loaders.qwen_inputs import left_pad, token_type_ids
 
     tok = bpe_tokenizer
     pixels, grids = _videos()
@@ -240,7 +241,7 @@ def test_generate_with_a_left_padded_batch_matches_sdpa(tiny_vl, bpe_tokenizer):
     for grid, question in zip(grids, ["What moves?", "Which colour is the large box on the left?", "Count."]):
         msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
         text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        rows.append(tok(expand_video_placeholders(text, [grid.tolist()]), return_tensors="pt")["input_ids"][0])
+        rows.append(tok(family_named("qwen2_5_vl").expand_video(text, [grid.tolist()]), return_tensors="pt")["input_ids"][0])
     ids, mask = left_pad(rows, tok.pad_token_id)
     inputs = {"input_ids": ids, "attention_mask": mask, "pixel_values_videos": pixels, "video_grid_thw": grids,
               "mm_token_type_ids": token_type_ids(ids, tok.convert_tokens_to_ids("<|image_pad|>"),

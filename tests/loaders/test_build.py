@@ -23,7 +23,7 @@ def test_read_split_uses_data_settings(small_world):
         read_split(load_config(None), "train")
 
 
-@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen2_vl", "qwen3_vl"])
 def test_dataset_follows_the_model_family(small_world, bpe_tokenizer, family):
     cfg = _cfg(small_world, "data.system_prompt=none")
     model = build_tiny_model(TinyModelConfig(family=family), bpe_tokenizer).eval()
@@ -33,8 +33,9 @@ def test_dataset_follows_the_model_family(small_world, bpe_tokenizer, family):
     text = bpe_tokenizer.decode(batch.samples[0].prompt_ids)
     assert ("seconds>" in text) == (family == "qwen3_vl") and not text.startswith("<|im_start|>system")
     inputs = batch.model_inputs()
-    if family != "qwen2_5_vl":
-        inputs.pop("second_per_grid_ts")
+    # only Qwen2.5-VL's forward takes the seconds per temporal patch; the batch carries what the
+    # family's forward takes and nothing else
+    assert ("second_per_grid_ts" in inputs) == (family == "qwen2_5_vl")
     with torch.no_grad():
         out = model(**inputs)
     assert out.logits.shape[:2] == batch.input_ids.shape
