@@ -159,7 +159,7 @@ class OptimConfig:
     lr: float = 1e-6
     """Peak learning rate of AdamW."""
     weight_decay: float = 0.0
-    """Decoupled weight decay."""
+    """Decoupled weight decay (on weight matrices; never on biases and normalisation weights)."""
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     """AdamW betas."""
     eps: float = 1e-8
@@ -168,6 +168,9 @@ class OptimConfig:
     """Learning-rate schedule after warm-up."""
     warmup_steps: int = 0
     """Linear warm-up steps."""
+    schedule_steps: Optional[int] = None
+    """Steps the decay spans (None: the run's own steps). The released GRPO run decayed its cosine
+    over a whole epoch of the RL pool and stopped after ~1K steps, so its learning rate stayed ~constant."""
     max_grad_norm: float = 5.0
     """Gradient clipping threshold (0 disables)."""
 

@@ -9,7 +9,7 @@ all G completions of the group (a completion differs from its siblings only in i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -23,14 +23,20 @@ VISION_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
 
 
 @dataclass
-class GRPOLossSettings:
-    """Scalars of the GRPO objective (see videorft.kernels.fused_linear_grpo_loss)."""
+class GRPOLossInputs:
+    """Per-row tensors of the GRPO objective and its scalar options, for one micro-batch."""
 
-    beta: float = 0.04
-    clip_low: float = 0.2
-    clip_high: float = 0.2
-    temperature: float = 1.0
-    loss_agg: str = "seq-mean-token-mean"
+    mask: torch.Tensor
+    """float [B, C]: 1 on completion tokens that count in the loss."""
+    advantages: torch.Tensor
+    """float [B]: group-relative advantage of each completion."""
+    old_logp: torch.Tensor | None = None
+    """float [B, C] behaviour-policy log-probs (None: on-policy)."""
+    ref_logp: torch.Tensor | None = None
+    """float [B, C] reference log-probs for the KL term (None: no KL)."""
+    options: dict = field(default_factory=dict)
+    """Scalar options of videorft.kernels.fused_linear_grpo_loss (beta, clip_low, clip_high,
+    temperature, loss_agg, ...), derived once per run from the GRPO settings."""
 
 
 class LossHead(nn.Module):
@@ -42,20 +48,34 @@ class LossHead(nn.Module):
         self.backend = backend
 
     def forward(self, hidden: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None,
-                advantages: torch.Tensor | None = None, old_logp: torch.Tensor | None = None,
-                ref_logp: torch.Tensor | None = None, settings: GRPOLossSettings | None = None,
-                entropy: bool = False):
-        """hidden [B, C, H], targets [B, C] -> GRPO (loss, metrics) when `advantages` is given,
-        else fp32 token log-probs [B, C] (and entropies [B, C] when `entropy`)."""
-        if advantages is None:
-            return linear_logprob(hidden, self.weight, targets,
-                                  temperature=settings.temperature if settings else 1.0,
-                                  backend=self.backend, return_entropy=entropy)
-        s = settings or GRPOLossSettings()
-        return fused_linear_grpo_loss(
-            hidden, self.weight, targets, mask, advantages, old_logp=old_logp, ref_logp=ref_logp,
-            beta=s.beta, clip_low=s.clip_low, clip_high=s.clip_high, temperature=s.temperature,
-            loss_agg=s.loss_agg, backend=self.backend)
+                temperature: float = 1.0, grpo: GRPOLossInputs | None = None):
+        """hidden [B, C, H], targets [B, C] -> log-probs [B, C], or (loss, metrics) with `grpo`.
+
+        Called as a module (not through its methods) so that ZeRO-3 gathers the lm_head weight,
+        which this module shares with the model's own (never run) lm_head.
+        """
+        if grpo is not None:
+            return self._grpo_loss(hidden, targets, grpo)
+        return self._logprobs(hidden, targets, mask, temperature)
+
+    def _logprobs(self, hidden: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None,
+                  temperature: float) -> torch.Tensor:
+        """fp32 log-probs [B, C]. With `mask` [B, C] the head runs on the masked-in positions only
+        (the others are padding or prompt, and get log-prob 0): the [V x H] GEMM is the costliest
+        part of the head."""
+        if mask is None:
+            return linear_logprob(hidden, self.weight, targets, temperature=temperature, backend=self.backend)
+        keep = mask.reshape(-1) > 0                                             # [B*C]
+        picked = linear_logprob(hidden.reshape(-1, hidden.shape[-1])[keep], self.weight,
+                                targets.reshape(-1)[keep], temperature=temperature, backend=self.backend)  # [N]
+        out = torch.zeros(keep.shape, dtype=picked.dtype, device=picked.device)
+        return out.masked_scatter(keep, picked).view(targets.shape)
+
+    def _grpo_loss(self, hidden: torch.Tensor, targets: torch.Tensor, grpo: GRPOLossInputs):
+        """(loss, metrics) of the fused lm_head + GRPO loss."""
+        return fused_linear_grpo_loss(hidden, self.weight, targets, grpo.mask, grpo.advantages,
+                                      old_logp=grpo.old_logp, ref_logp=grpo.ref_logp, backend=self.backend,
+                                      **grpo.options)
 
 
 class PolicyModel(nn.Module):
@@ -110,17 +130,20 @@ class PolicyModel(nn.Module):
         return self.model.model(**kwargs).last_hidden_state
 
     def forward(self, inputs: dict[str, torch.Tensor], targets: torch.Tensor, target_start: int,
-                video_index: torch.Tensor | None = None, **head_kwargs):
+                video_index: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                temperature: float = 1.0, grpo: GRPOLossInputs | None = None):
         """Run the backbone, then the loss head on the positions that predict `targets`.
 
         targets [B, C] are the tokens at columns target_start .. target_start+C-1 of input_ids, so
-        the hidden states at target_start-1 .. target_start+C-2 predict them. head_kwargs go to
-        LossHead (mask/advantages/old_logp/ref_logp/settings for the GRPO loss; none for log-probs).
+        the hidden states at target_start-1 .. target_start+C-2 predict them. Without `grpo` it
+        returns fp32 log-probs [B, C] at `temperature` (0 where `mask` [B, C] is 0, computed only
+        where it is 1); with `grpo` the fused GRPO (loss, metrics). One entry point, so that a
+        DeepSpeed engine wrapping this module runs both through its own forward.
         """
         hidden = self.hidden_states(inputs, video_index)                   # [B, T, H]
         c = targets.shape[1]
         hidden = hidden[:, target_start - 1:target_start - 1 + c]          # [B, C, H]
-        return self.head(hidden, targets, **head_kwargs)
+        return self.head(hidden, targets, mask, temperature, grpo)
 
 
 def _rows_of(features: ModelOutput, video_index: torch.Tensor) -> ModelOutput:

@@ -115,6 +115,15 @@ def all_ranks_true(flag: bool, info: DistInfo) -> bool:
     return bool(t.item())
 
 
+def all_ranks_max(value: int, info: DistInfo) -> int:
+    """The largest `value` over ranks (e.g. the micro-batch count every rank must run)."""
+    if info.world_size == 1 or not dist.is_initialized():
+        return value
+    t = torch.tensor([value], dtype=torch.int64, device=info.device if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
 def barrier(info: DistInfo) -> None:
     """Wait for every rank (no-op in a single process)."""
     if info.world_size > 1 and dist.is_initialized():

@@ -1,6 +1,6 @@
 """`videorft grpo`: the GRPO trainer (set-up, the step loop, checkpoints, metrics).
 
-The step itself is in grpo_step.py as named phases. This module builds what the step needs
+The step itself is one straight-line function in grpo_step.py. This module builds what it needs
 (policy on DeepSpeed or plain PyTorch, frozen reference, rollout engine, reward scorer, data),
 resumes from the newest checkpoint of the run directory, and keeps the loop honest: a
 non-finite loss skips the step and `grpo.max_bad_steps` in a row stop the run.
@@ -16,7 +16,7 @@ import torch
 from videorft.engine.backends import resolve_backends
 from videorft.engine.config import RunConfig
 from videorft.engine.models.loading import load_model_and_tokenizer
-from videorft.engine.models.policy import GRPOLossSettings, PolicyModel
+from videorft.engine.models.policy import PolicyModel
 from videorft.engine.plots import plot_run
 from videorft.engine.rewards import GroupScorer
 from videorft.engine.rollout import build_rollout
@@ -28,17 +28,8 @@ from videorft.engine.trainers.digest import maybe_write_param_digests
 from videorft.engine.trainers.distributed import init_distributed, reduce_metrics, seed_everything
 from videorft.engine.trainers.grpo_step import StepContext, grpo_step
 from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb
-from videorft.engine.trainers.sequences import micro_batches
+from videorft.engine.trainers.reference import build_reference
 from videorft.engine.trainers.train_engine import TrainEngine
-
-
-def _reference(cfg: RunConfig, device: torch.device, attention: str, kernels: str) -> PolicyModel | None:
-    """The frozen initial policy for the KL term (None when beta is 0)."""
-    if cfg.grpo.beta <= 0:
-        return None
-    model, _ = load_model_and_tokenizer(cfg.model, device, attention, seed=cfg.run.seed)
-    model.requires_grad_(False).eval()
-    return PolicyModel(model, kernels)
 
 
 def _context(cfg: RunConfig, run_dir: RunDir) -> tuple[StepContext, Any, Any]:
@@ -46,22 +37,18 @@ def _context(cfg: RunConfig, run_dir: RunDir) -> tuple[StepContext, Any, Any]:
     run_dir.record_backends(backends)
     info = init_distributed(cfg.distributed, torch.device(backends["device"]))
     seed_everything(cfg.run.seed + info.rank)
+    dtype = getattr(torch, cfg.model.dtype)
     model, tokenizer = load_model_and_tokenizer(cfg.model, info.device, backends["attention"], seed=cfg.run.seed)
-    rows = cfg.grpo.prompts_per_step * cfg.rollout.group_size
-    n_micro = len(micro_batches(rows, cfg.grpo.micro_rows))
     engine = TrainEngine(PolicyModel(model, backends["kernels"]), cfg.grpo.optim, cfg.distributed, info,
-                         total_steps=cfg.grpo.steps * cfg.grpo.inner_updates, grad_accum=n_micro,
-                         micro_batch=max(1, rows // n_micro), dtype=getattr(torch, cfg.model.dtype))
+                         total_steps=cfg.grpo.steps * cfg.grpo.inner_updates, dtype=dtype)
     rollout = build_rollout(backends["rollout"], engine.policy.model, tokenizer, cfg.rollout,
                             model_path=cfg.model.path, dtype=cfg.model.dtype, seed=cfg.run.seed + info.rank)
-    settings = GRPOLossSettings(beta=cfg.grpo.beta, clip_low=cfg.grpo.clip_low, clip_high=cfg.grpo.clip_high,
-                                temperature=cfg.rollout.temperature, loss_agg=cfg.grpo.loss_agg)
-    ctx = StepContext(
-        engine=engine, rollout=rollout, scorer=GroupScorer.from_config(cfg.rewards, info.device),
-        reference=_reference(cfg, info.device, backends["attention"], backends["kernels"]),
-        settings=settings, timer=PhaseTimer(info.device), device=info.device,
-        group_size=cfg.rollout.group_size, adv_eps=cfg.grpo.adv_eps, adv_std=cfg.grpo.adv_std,
-        inner_updates=cfg.grpo.inner_updates, micro_rows=cfg.grpo.micro_rows)
+    # SigLIP runs in bf16 on GPUs, as the released recipe ran it; fp32 on the CPU
+    scorer_dtype = torch.bfloat16 if info.device.type == "cuda" else torch.float32
+    ctx = StepContext(cfg=cfg, engine=engine, rollout=rollout,
+                      scorer=GroupScorer.from_config(cfg.rewards, info.device, dtype=scorer_dtype),
+                      reference=build_reference(cfg, info, backends["attention"], backends["kernels"]),
+                      timer=PhaseTimer(info.device), device=info.device)
     return ctx, tokenizer, info
 
 
@@ -86,6 +73,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     if resume is not None:
         state = load_checkpoint(ctx.engine, resume)
         run_dir.resume_at(state["step"])
+        ctx.rollout.sync_weights(ctx.engine.policy.model)   # the first rollout samples the resumed policy
         log.info("resumed from %s at step %d", resume, state["step"])
     batches = build_prompt_loader(cfg, tokenizer, ctx.engine.policy.config, info, start_batch=state["step"])
     if resume is not None:
@@ -94,13 +82,12 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     for step in run_dir.progress(range(state["step"], cfg.grpo.steps), total=cfg.grpo.steps - state["step"]):
         started = time.perf_counter()
         batch = next(batches)
-        ctx.timer.add("decode", getattr(batch, "decode_seconds", 0.0))
-        ctx.timer.add("preprocess", getattr(batch, "preprocess_seconds", 0.0))
+        ctx.timer.add("decode", batch.decode_seconds)
+        ctx.timer.add("preprocess", batch.preprocess_seconds)
         try:
             metrics = grpo_step(ctx, batch)
             state["bad_steps"] = 0
         except FloatingPointError as err:
-            ctx.engine.discard_gradients()
             ctx.timer.pop()                            # the skipped step's phase times are not the next one's
             state["bad_steps"] += 1
             state["skipped"] += 1
@@ -116,10 +103,10 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             last = _log_step(run_dir, info, step + 1, metrics, ctx, time.perf_counter() - started, tokens)
         if (step + 1) % cfg.grpo.save_every == 0 or step + 1 == cfg.grpo.steps:
             save_checkpoint(ctx.engine, tokenizer, run_dir.path, step + 1, state)
-    return _finish(cfg, run_dir, ctx, tokenizer, info, state, last)
+    return _finish(run_dir, ctx, info, state, last)
 
 
-def _finish(cfg, run_dir, ctx, tokenizer, info, state, last) -> dict[str, Any]:
+def _finish(run_dir: RunDir, ctx: StepContext, info, state: dict, last: dict) -> dict[str, Any]:
     maybe_write_param_digests(ctx.engine, run_dir.path)
     final = export_final(run_dir.path, info.is_main)
     if info.is_main and (run_dir.path / "metrics.jsonl").is_file():

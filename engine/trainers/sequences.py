@@ -8,10 +8,13 @@ row, since images are small.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
 from videorft.engine.rollout.types import Rollouts
+from videorft.engine.trainers.distributed import all_ranks_max
+from videorft.kernels.grpo_math import token_weights
 from videorft.loaders.qwen_inputs import IMAGE_TYPE, VIDEO_TYPE
 
 TEXT_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
@@ -120,7 +123,40 @@ def select_rows(batch: SequenceBatch, rows: torch.Tensor) -> SequenceBatch:
                          batch.prompt_len)
 
 
-def micro_batches(n_rows: int, micro_rows: int) -> list[torch.Tensor]:
-    """Row index chunks of at most `micro_rows` (0 means all rows at once)."""
+@dataclass(frozen=True)
+class MicroBatch:
+    """Rows of a step's SequenceBatch that go through one forward/backward pass together."""
+
+    rows: torch.Tensor
+    """long [r]: row indices into the step's SequenceBatch."""
+    padding: bool = False
+    """A stand-in that only keeps this rank in step with ranks that have more chunks: it runs a real
+    forward/backward (ZeRO-3 gathers are collective) but carries no loss and no log-probs."""
+
+
+def micro_batches(n_rows: int, micro_rows: int, info=None) -> list[MicroBatch]:
+    """Chunks of at most `micro_rows` rows (0 means all rows at once), as many on every rank.
+
+    info: the run's DistInfo; with several ranks, a rank with fewer rows (a sample lost to bad
+    media) appends padding chunks until it has as many chunks as the busiest rank.
+    """
     size = n_rows if micro_rows <= 0 else micro_rows
-    return [torch.arange(i, min(i + size, n_rows)) for i in range(0, n_rows, size)]
+    chunks = [MicroBatch(torch.arange(i, min(i + size, n_rows))) for i in range(0, n_rows, size)]
+    count = all_ranks_max(len(chunks), info) if info is not None else len(chunks)
+    return chunks + [MicroBatch(chunks[0].rows[:1], padding=True)] * (count - len(chunks))
+
+
+def micro_batch_shares(mask: torch.Tensor, chunks: Sequence[MicroBatch], loss_agg: str) -> list[float]:
+    """Weight of each chunk's own loss in the full-batch objective, from the rows the step has.
+
+    mask [R, C]. The fused loss normalises a chunk by its own rows (its sequences, tokens or rows,
+    per `loss_agg`); the share rescales that to the full batch, so the chunks' weighted losses sum
+    to the loss of all R rows at once: share = sum of the chunk's full-batch token weights / sum of
+    its own token weights (kernels' token_weights). Padding chunks get 0.
+    """
+    full = token_weights(mask, loss_agg)                                     # [R, C]
+    shares = []
+    for chunk in chunks:
+        own = token_weights(mask[chunk.rows], loss_agg).sum()
+        shares.append(0.0 if chunk.padding or own <= 0 else float(full[chunk.rows].sum() / own))
+    return shares

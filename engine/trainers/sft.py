@@ -24,7 +24,7 @@ from videorft.engine.trainers.checkpoint import (export_final, latest_checkpoint
                                                  save_checkpoint)
 from videorft.engine.trainers.data import build_sft_loader, sft_steps_per_epoch
 from videorft.engine.trainers.digest import maybe_write_param_digests
-from videorft.engine.trainers.distributed import init_distributed, reduce_metrics, seed_everything
+from videorft.engine.trainers.distributed import all_ranks_true, init_distributed, reduce_metrics, seed_everything
 from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb
 from videorft.engine.trainers.train_engine import TrainEngine
 
@@ -40,7 +40,7 @@ def sft_loss(engine: TrainEngine, model_inputs: dict[str, torch.Tensor], labels:
     """
     targets = labels[:, 1:]                                                  # [B, T-1]
     mask = targets != IGNORE
-    logp = engine(model_inputs, targets.clamp(min=0), 1)                     # [B, T-1] fp32
+    logp = engine(model_inputs, targets.clamp(min=0), target_start=1, mask=mask)   # [B, T-1] fp32, 0 off mask
     count = int(mask.sum())
     return -(logp * mask).sum() / max(count, 1), count
 
@@ -83,7 +83,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     per_epoch = sft_steps_per_epoch(cfg, info)
     total = s.max_steps if s.max_steps is not None else per_epoch * s.epochs
     engine = TrainEngine(PolicyModel(model, backends["kernels"]), s.optim, cfg.distributed, info, total_steps=total,
-                         grad_accum=s.grad_accum, micro_batch=s.batch_size, dtype=getattr(torch, cfg.model.dtype))
+                         dtype=getattr(torch, cfg.model.dtype))
     state = {"step": 0, "skipped": 0}
     if (resume := latest_checkpoint(run_dir.path)) is not None:
         state = load_checkpoint(engine, resume)
@@ -98,8 +98,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         started, sums, tokens = time.perf_counter(), 0.0, 0
         for _ in range(s.grad_accum):
             batch = next(batches)
-            timer.add("decode", getattr(batch, "decode_seconds", 0.0))
-            timer.add("preprocess", getattr(batch, "preprocess_seconds", 0.0))
+            timer.add("decode", batch.decode_seconds)
+            timer.add("preprocess", batch.preprocess_seconds)
             with timer.phase("update"):
                 if s.packing:
                     inputs, labels = packed_batch(batch, engine.policy.model)
@@ -107,16 +107,19 @@ def run(cfg: RunConfig) -> dict[str, Any]:
                     inputs, labels = batch.model_inputs(), batch.labels
                 inputs = {k: v.to(info.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
                 loss, count = sft_loss(engine, inputs, labels.to(info.device))
-                if not math.isfinite(float(loss.detach())):
+                value = float(loss.detach())
+                # every rank decides alike, so a skipped micro-batch never leaves the others in a collective
+                if not all_ranks_true(math.isfinite(value), info):
                     state["skipped"] += 1
-                    log.warning("step %d: non-finite loss; micro-batch skipped", step + 1)
-                    loss = engine.zero_loss()          # keeps every rank's collective calls in step
-                engine.backward(loss)
-                norm = engine.step()
+                    log.warning("step %d: non-finite loss (this rank: %s); micro-batch skipped", step + 1, value)
+                    loss = engine.zero_loss()
+                engine.backward(loss / s.grad_accum)
             sums, tokens = sums + float(loss.detach()) / s.grad_accum, tokens + count
+        with timer.phase("update"):
+            norm = engine.optimizer_step()
         state["step"] = step + 1
         if (step + 1) % cfg.run.log_every == 0:
-            metrics = {"loss": sums, "grad_norm": norm if norm is not None else math.nan, "lr": engine.step_lr,
+            metrics = {"loss": sums, "grad_norm": norm, "lr": engine.step_lr,
                        "tokens_per_s": tokens / max(time.perf_counter() - started, 1e-9),
                        "peak_mem_mb": peak_memory_mb(info.device), "epoch": (step + 1) / per_epoch, **timer.pop()}
             metrics = reduce_metrics(metrics, info)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from videorft.engine.config import TinyModelConfig
-from videorft.engine.models.policy import GRPOLossSettings, PolicyModel
+from videorft.engine.models.policy import GRPOLossInputs, PolicyModel
 from videorft.engine.models.tiny import build_tiny_model
 from videorft.engine.rollout.types import Rollouts
 from videorft.engine.trainers.sequences import build_sequences
@@ -65,20 +65,27 @@ def test_token_logprobs_match_the_full_logits_of_the_hf_model(setup):
     policy, seq = setup
     with torch.no_grad():
         logp = policy(seq.inputs, seq.completion_ids, seq.prompt_len, video_index=seq.video_index,
-                      settings=GRPOLossSettings(temperature=0.7))                         # [6, 5]
+                      temperature=0.7)                                                    # [6, 5]
+        masked = policy(seq.inputs, seq.completion_ids, seq.prompt_len, video_index=seq.video_index,
+                        mask=seq.completion_mask, temperature=0.7)                        # [6, 5]
         logits = policy.model(**_repeated_inputs(seq)).logits.float()                     # [6, L+C, V]
     c = seq.completion_ids.shape[1]
     ref = torch.log_softmax(logits[:, seq.prompt_len - 1:seq.prompt_len - 1 + c] / 0.7, dim=-1)
     ref = ref.gather(-1, seq.completion_ids.unsqueeze(-1)).squeeze(-1)
     torch.testing.assert_close(logp, ref, rtol=1e-4, atol=1e-4)
+    # with a mask the head runs on the masked-in positions only; the others read 0
+    keep = seq.completion_mask > 0
+    assert not keep.all()
+    torch.testing.assert_close(masked[keep], ref[keep], rtol=1e-4, atol=1e-4)
+    assert torch.equal(masked[~keep], torch.zeros_like(masked[~keep]))
 
 
 def test_grpo_loss_gradient_reaches_vision_tower_and_head(setup):
     policy, seq = setup
     policy.zero_grad()
     adv = torch.tensor([1.0, -1.0, 0.5, -0.5, 0.0, 2.0])
-    loss, metrics = policy(seq.inputs, seq.completion_ids, seq.prompt_len, video_index=seq.video_index,
-                           mask=seq.completion_mask, advantages=adv, settings=GRPOLossSettings(beta=0.0))
+    grpo = GRPOLossInputs(mask=seq.completion_mask, advantages=adv, options={"beta": 0.0})
+    loss, metrics = policy(seq.inputs, seq.completion_ids, seq.prompt_len, video_index=seq.video_index, grpo=grpo)
     loss.backward()
     assert torch.isfinite(loss) and "clip_fraction" in metrics
     assert policy.head.weight is policy.model.lm_head.weight

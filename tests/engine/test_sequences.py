@@ -1,7 +1,11 @@
+import pytest
 import torch
 
 from videorft.engine.rollout.types import Rollouts
-from videorft.engine.trainers.sequences import build_sequences, micro_batches, select_rows
+from videorft.engine.trainers.sequences import (MicroBatch, build_sequences, micro_batch_shares, micro_batches,
+                                                select_rows)
+from videorft.kernels import LOSS_AGGREGATIONS, fused_linear_grpo_loss
+from videorft.kernels.testing import make_head
 
 
 def _prompts():
@@ -40,8 +44,36 @@ def test_select_rows_keeps_only_the_videos_it_needs():
 
 def test_micro_batches_cover_all_rows_once():
     chunks = micro_batches(7, 3)
-    assert [c.tolist() for c in chunks] == [[0, 1, 2], [3, 4, 5], [6]]
-    assert [c.tolist() for c in micro_batches(4, 0)] == [[0, 1, 2, 3]]
+    assert [c.rows.tolist() for c in chunks] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert not any(c.padding for c in chunks)
+    assert [c.rows.tolist() for c in micro_batches(4, 0)] == [[0, 1, 2, 3]]
+
+
+@pytest.mark.parametrize("loss_agg", LOSS_AGGREGATIONS)
+def test_weighted_micro_batch_losses_add_up_to_the_full_batch_loss(loss_agg):
+    """Chunks of unequal size, one with a fully masked row: the shares make the weighted chunk
+    losses (and their gradients) sum to the loss of all rows at once."""
+    hidden, weight, targets = make_head((7, 5), 16, 40, seed=3)
+    mask = (torch.rand(7, 5, generator=torch.Generator().manual_seed(1)) > 0.3).float()
+    mask[2] = 0.0
+    adv = torch.linspace(-1.0, 1.0, 7)
+    ref = torch.randn(7, 5) - 4.0
+
+    def loss_of(rows, h):
+        return fused_linear_grpo_loss(h[rows], weight, targets[rows], mask[rows], adv[rows], ref_logp=ref[rows],
+                                      loss_agg=loss_agg, backend="torch")[0]
+
+    full_h = hidden.clone().requires_grad_(True)
+    full = loss_of(torch.arange(7), full_h)
+    full.backward()
+    chunks = micro_batches(7, 3)
+    shares = micro_batch_shares(mask, chunks, loss_agg)
+    part_h = hidden.clone().requires_grad_(True)
+    total = sum(share * loss_of(c.rows, part_h) for c, share in zip(chunks, shares))
+    total.backward()
+    torch.testing.assert_close(total, full, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(part_h.grad, full_h.grad, rtol=1e-5, atol=1e-6)
+    assert micro_batch_shares(mask, [MicroBatch(torch.arange(3), padding=True)], loss_agg) == [0.0]
 
 
 def test_image_and_text_prompts_mix_with_video_prompts():

@@ -71,13 +71,32 @@ def test_zero3_trains_the_shared_lm_head_like_zero2(sft_zero, base_model, kit):
     assert loss3 == pytest.approx(loss2, rel=1e-5)
 
 
+def _world_losing_a_sample(world, out, rank: int, world_size: int):
+    """A copy of the world in which the first sample `rank` draws has an unreadable video."""
+    from videorft.engine.trainers.sampler import ResumableSampler
+    from videorft.loaders.records import read_records
+
+    copy = out / "world"
+    shutil.copytree(world, copy)
+    records = read_records(copy / "train.jsonl").records
+    first = next(iter(ResumableSampler(len(records), seed=0, rank=rank, world_size=world_size)))
+    records[first].media_path(copy).write_bytes(b"not a video")
+    return copy
+
+
 def test_grpo_zero3_ranks_end_identical(integration_root, world, sft_run, kit):
+    """Micro-batched ZeRO-3 GRPO where rank 0's first batch loses a sample to an unreadable clip:
+    the ranks run different numbers of real micro-batches, stay in step (no collective hangs),
+    and end with identical weights."""
     out = integration_root / "grpo-zero3"
-    config = kit.grpo_config(world, sft_run / "final", out, encoder=None, name="grpo-zero3")
-    config["grpo"].update(steps=2, save_every=2)
+    out.mkdir()
+    lossy = _world_losing_a_sample(world, out, rank=0, world_size=2)
+    config = kit.grpo_config(lossy, sft_run / "final", out, encoder=None, name="grpo-zero3")
+    config["grpo"].update(steps=2, save_every=2, micro_rows=2)
     config["distributed"] = {"zero_stage": 3, "backend": "gloo"}
     assert _run_two_ranks("grpo", config, integration_root, kit)["steps"] == 2
     _assert_ranks_agree_with_the_saved_model(out, "grpo", 2, kit)
+    assert "skipped sample" in (out / "run.log").read_text()
     before, after = kit.load_weights(sft_run / "final"), kit.load_weights(out / "final")
     assert any(not torch.equal(before[k], after[k]) for k in before), "no weight moved in 2 GRPO steps"
 

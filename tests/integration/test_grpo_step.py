@@ -1,0 +1,177 @@
+"""The GRPO step in process, on real rollouts of tiny models of every family.
+
+Checks what the trainer-level runs cannot isolate: a rollout and a step for Qwen2-VL, Qwen2.5-VL
+and Qwen3-VL; micro-batching (with a prompt lost from the batch) gives the update of the whole
+batch at once; several inner updates are that many optimizer steps against one behaviour
+policy; and a non-finite loss in the middle of a micro-batched step (plain, ZeRO-2, ZeRO-3)
+leaves nothing behind: the next step's update equals that of an engine that never saw it.
+"""
+
+import copy
+
+import pytest
+import torch
+
+from videorft.engine.config import TinyModelConfig, load_config
+from videorft.engine.models.policy import PolicyModel
+from videorft.engine.models.tiny import build_tiny_model
+from videorft.engine.models.tokenizer import build_tokenizer
+from videorft.engine.rewards import GroupScorer
+from videorft.engine.rollout.hf import HFRollout
+from videorft.engine.trainers.data import build_prompt_loader
+from videorft.engine.trainers.distributed import DistInfo, init_distributed
+from videorft.engine.trainers.grpo_step import StepContext, forward_logprobs, grpo_step, loss_options, update
+from videorft.engine.trainers.phases import PhaseTimer
+from videorft.engine.trainers.reference import ReferencePolicy
+from videorft.engine.trainers.sequences import build_sequences, micro_batches
+from videorft.engine.trainers.train_engine import TrainEngine
+from videorft.loaders.family import FAMILY_NAMES
+
+pytestmark = pytest.mark.slow
+
+CPU = torch.device("cpu")
+SINGLE = DistInfo(rank=0, world_size=1, local_rank=0, device=CPU)
+TINY = dict(hidden_size=32, num_layers=1, num_heads=4, num_kv_heads=2, intermediate_size=64, vision_depth=1,
+            vision_hidden_size=32)
+
+
+def _cfg(world, *extra: str):
+    return load_config(None, [
+        f"data.train_file={world / 'train.jsonl'}", f"data.media_root={world}", "run.device=cpu",
+        "video.backend=pyav", "video.preprocess=torch", "video.min_frames=4", "video.max_frames=4",
+        "video.min_pixels=3136", "video.max_pixels=3136", "rollout.group_size=3", "rollout.max_new_tokens=6",
+        "rollout.top_p=1.0", "grpo.prompts_per_step=3", "rewards.functions=[accuracy,format]",
+        "rewards.length_bonus.enabled=false", "kernels.backend=torch", "grpo.optim.weight_decay=0.0",
+        # Adam with eps 1 moves each weight by lr * g / (|g| + 1), about lr * g for small gradients: the
+        # updates compare like gradients (a sign-like Adam step would blow up rounding differences), and
+        # lr 1e3 lifts them far above the fp32 spacing of the weights they are added to
+        "grpo.optim.lr=1000.0", "grpo.optim.eps=1.0", "grpo.optim.scheduler=constant", *extra])
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_tokenizer("bpe")
+
+
+def _engine(model, cfg, zero_stage: int = 0) -> TrainEngine:
+    from videorft.engine.config import DistributedConfig
+
+    dist = DistributedConfig(zero_stage=zero_stage, backend="gloo")
+    info = init_distributed(dist, CPU) if zero_stage else SINGLE
+    return TrainEngine(PolicyModel(copy.deepcopy(model), "torch"), cfg.grpo.optim, dist, info, total_steps=10)
+
+
+def _deltas(engine: TrainEngine, model) -> dict[str, torch.Tensor]:
+    """How far each weight moved from `model`'s."""
+    start = dict(model.named_parameters())
+    return {name: w - start[name].detach() for name, w in _weights(engine).items()}
+
+
+def _assert_same_updates(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
+    """Equal weight updates up to fp32 rounding of their sums (1e-4 of each tensor's largest move)."""
+    assert got.keys() == want.keys() and any(d.abs().max() > 1e-6 for d in want.values())
+    for name, expected in want.items():
+        scale = float(expected.abs().max())
+        torch.testing.assert_close(got[name], expected, rtol=0, atol=1e-4 * scale + 1e-12, msg=name)
+
+
+def _weights(engine: TrainEngine) -> dict[str, torch.Tensor]:
+    from videorft.engine.trainers.digest import _gathered
+
+    named = list(engine.policy.model.named_parameters())
+    with _gathered(engine, [p for _, p in named]):
+        return {name: p.detach().clone() for name, p in named}
+
+
+def _rollout_batch(world, tokenizer, family="qwen2_5_vl", drop_last_prompt=False, *extra):
+    """A model, a prompt batch of the world and G real rollouts of it."""
+    cfg = _cfg(world, *extra)
+    model = build_tiny_model(TinyModelConfig(family=family, **TINY), tokenizer, seed=1)
+    batch = next(build_prompt_loader(cfg, tokenizer, model.config, SINGLE))
+    if drop_last_prompt:                            # what the data stream hands on when a clip is unreadable
+        from videorft.loaders.collate import collate_prompts, SpecialIds
+        batch = collate_prompts(batch.samples[:-1], SpecialIds.from_tokenizer(tokenizer))
+    torch.manual_seed(0)
+    rollouts = HFRollout(model, tokenizer, cfg.rollout).generate(batch)
+    return cfg, model, batch, rollouts
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_rollout_and_step_run_for_every_family(world, tokenizer, family):
+    cfg, model, batch, rollouts = _rollout_batch(world, tokenizer, family)
+    assert rollouts.completion_ids.shape[0] == 9 and rollouts.lengths.min() >= 1
+    engine = _engine(model, cfg)
+    reference = ReferencePolicy(PolicyModel(copy.deepcopy(model), "torch").requires_grad_(False), CPU)
+    ctx = StepContext(cfg=cfg, engine=engine, rollout=HFRollout(engine.policy.model, tokenizer, cfg.rollout),
+                      scorer=GroupScorer.from_config(cfg.rewards), reference=reference, timer=PhaseTimer(CPU),
+                      device=CPU)
+    metrics = grpo_step(ctx, batch)
+    assert {"loss", "kl", "grad_norm", "reward", "completion_length"} <= set(metrics)
+    assert metrics["kl"] == pytest.approx(0.0, abs=1e-6)          # the policy starts as the reference
+
+    # with rewards that differ inside each group the gradient reaches the vision tower
+    seq = build_sequences(batch.model_inputs(), rollouts, CPU)
+    visual = [p.detach().clone() for p in engine.policy.model.model.visual.parameters()]
+    update(engine, seq, micro_batches(seq.rows, 0), torch.tensor([1.0, -1.0, 0.5] * 3), None, None,
+           loss_options(cfg), inner_updates=1)
+    moved = [not torch.equal(a, b) for a, b in zip(visual, engine.policy.model.model.visual.parameters())]
+    assert any(moved), f"{family}: the vision tower got no gradient"
+
+
+@pytest.mark.parametrize("drop_last_prompt", [False, True])
+def test_micro_batches_update_like_the_whole_batch(world, tokenizer, drop_last_prompt):
+    """micro_rows 2 over 3 (or 2, a prompt lost) prompts x 3 completions = one step on all rows."""
+    cfg, model, batch, rollouts = _rollout_batch(world, tokenizer, drop_last_prompt=drop_last_prompt)
+    seq = build_sequences(batch.model_inputs(), rollouts, CPU)
+    advantages = torch.linspace(-1.0, 1.0, seq.rows)
+    reference = PolicyModel(copy.deepcopy(model), "torch")
+    ref = forward_logprobs(reference, seq, micro_batches(seq.rows, 0), 1.0)
+    results = []
+    for micro_rows in (0, 2):
+        engine = _engine(model, cfg)
+        metrics = update(engine, seq, micro_batches(seq.rows, micro_rows), advantages, None, ref,
+                         loss_options(cfg), inner_updates=1)
+        results.append((_deltas(engine, model), metrics))
+        steps = {int(s["step"]) for s in engine.optimizer.state.values()}
+        assert steps == {1}, "one step of rows must be exactly one optimizer step"
+    (whole, m_whole), (micro, m_micro) = results
+    _assert_same_updates(micro, whole)
+    assert m_micro["loss"] == pytest.approx(m_whole["loss"], rel=1e-4, abs=1e-7)
+
+
+def test_inner_updates_step_the_optimizer_against_one_behaviour_policy(world, tokenizer):
+    cfg, model, batch, rollouts = _rollout_batch(world, tokenizer)
+    seq = build_sequences(batch.model_inputs(), rollouts, CPU)
+    advantages = torch.linspace(-1.0, 1.0, seq.rows)
+    chunks = micro_batches(seq.rows, 4)
+    twice = _engine(model, cfg)
+    old = forward_logprobs(twice, seq, chunks, 1.0)
+    metrics = update(twice, seq, chunks, advantages, old, None, loss_options(cfg), inner_updates=2)
+    assert {int(s["step"]) for s in twice.optimizer.state.values()} == {2}
+    assert metrics["ratio_mean"] != pytest.approx(1.0, abs=1e-7)   # the second pass is off-policy
+    stepwise = _engine(model, cfg)
+    update(stepwise, seq, chunks, advantages, old, None, loss_options(cfg), inner_updates=1)
+    update(stepwise, seq, chunks, advantages, old, None, loss_options(cfg), inner_updates=1)
+    _assert_same_updates(_deltas(twice, model), _deltas(stepwise, model))
+
+
+@pytest.mark.parametrize("zero_stage", [0, 2, 3])
+def test_a_nan_mid_step_leaves_no_gradient_behind(world, tokenizer, zero_stage):
+    """NaN advantages in the second of three micro-batches: the step is dropped on every engine
+    kind, and the next step updates exactly like an engine that never saw the bad one."""
+    cfg, model, batch, rollouts = _rollout_batch(world, tokenizer)
+    seq = build_sequences(batch.model_inputs(), rollouts, CPU)
+    chunks = micro_batches(seq.rows, 3)
+    good = torch.linspace(-1.0, 1.0, seq.rows)
+    bad = good.clone()
+    bad[chunks[1].rows] = float("nan")
+    hit = _engine(model, cfg, zero_stage)
+    with pytest.raises(FloatingPointError, match="non-finite loss"):
+        update(hit, seq, chunks, bad, None, None, loss_options(cfg), inner_updates=1)
+    update(hit, seq, chunks, good, None, None, loss_options(cfg), inner_updates=1)
+    clean = _engine(model, cfg, zero_stage)
+    update(clean, seq, chunks, good, None, None, loss_options(cfg), inner_updates=1)
+    a, b = _weights(hit), _weights(clean)
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
