@@ -92,6 +92,9 @@ class VideoConfig:
     """Per-frame pixel floor for smart_resize; None keeps the native resolution."""
     max_pixels: Optional[int] = 128 * 28 * 28
     """Per-frame pixel ceiling for smart_resize (128*28*28 training, 256*28*28 evaluation)."""
+    max_pixels_floor: float = 1.05
+    """The ceiling is raised to at least int(min_pixels * this), as qwen-vl-utils does for videos, so
+    4:3 videos get the released token grid (364x280 at 128*28*28, not 364x252); 1.0 turns it off."""
     image_min_pixels: int = 4 * 28 * 28
     """Pixel floor for image samples."""
     image_max_pixels: int = 256 * 28 * 28

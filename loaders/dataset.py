@@ -152,10 +152,11 @@ class VideoQADataset(Dataset):
 
     def _vision_inputs(self, record: Record, clip: VideoClip) -> tuple[torch.Tensor, torch.Tensor, Optional[float]]:
         from videorft.loaders.preprocess import preprocess_frames, target_size, video_inputs
+        from videorft.loaders.video import video_pixel_bounds
 
         v = self.video_cfg
         if record.data_type == "video":
-            out = video_inputs(clip, v.min_pixels, v.max_pixels, v.preprocess, self.spec)
+            out = video_inputs(clip, *video_pixel_bounds(v), v.preprocess, self.spec)
             seconds = out["second_per_grid_ts"] if self.family.takes_seconds else None
             return out["pixel_values_videos"], out["video_grid_thw"], seconds
         h, w = int(clip.frames.shape[1]), int(clip.frames.shape[2])

@@ -25,7 +25,7 @@ from videorft.loaders.clip import VideoClip
 from videorft.loaders.sampling import sample_indices, smart_nframes
 from videorft.loaders.video_probe import VideoDecodeError, VideoIndex, probe_video
 
-__all__ = ["load_video", "load_video_from_config", "resolve_decoder", "installed_decoders",
+__all__ = ["load_video", "load_video_from_config", "video_pixel_bounds", "resolve_decoder", "installed_decoders",
            "VideoDecodeError", "DECODERS", "CPU_DECODER_PREFERENCE"]
 
 log = logging.getLogger("videorft")
@@ -135,11 +135,25 @@ def load_video(path: str | os.PathLike, num_frames: int | None = None, fps: floa
                             "min_pixels": min_pixels, "max_pixels": max_pixels})
 
 
+def video_pixel_bounds(cfg) -> tuple[int | None, int | None]:
+    """(min, max) pixels per frame of a VideoConfig, with qwen-vl-utils' ceiling rule.
+
+    qwen-vl-utils raises a video's pixel ceiling to at least int(min_pixels * 1.05), so with
+    min = max = 128*28*28 the effective ceiling is 105,369 and a 4:3 video gets 364x280 frames
+    (130 tokens per frame pair), not 364x252 (117). `cfg.max_pixels_floor` is that factor (1.0 keeps
+    max_pixels as given). An open bound (None) stays open.
+    """
+    low, high = cfg.min_pixels, cfg.max_pixels
+    if low is not None and high is not None:
+        high = max(high, int(low * cfg.max_pixels_floor))
+    return low, high
+
+
 def load_video_from_config(path: str | os.PathLike, cfg, backend: str | None = None) -> VideoClip:
     """`load_video` with the frame and pixel settings of a VideoConfig (`cfg.video` of a RunConfig).
 
     backend overrides cfg.backend (e.g. the choice already resolved and logged at start-up).
     """
+    low, high = video_pixel_bounds(cfg)
     return load_video(path, num_frames=cfg.num_frames, fps=cfg.fps, min_frames=cfg.min_frames,
-                      max_frames=cfg.max_frames, min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels,
-                      backend=backend or cfg.backend)
+                      max_frames=cfg.max_frames, min_pixels=low, max_pixels=high, backend=backend or cfg.backend)

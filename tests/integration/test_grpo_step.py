@@ -175,3 +175,25 @@ def test_a_nan_mid_step_leaves_no_gradient_behind(world, tokenizer, zero_stage):
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+
+def test_reference_is_partitioned_under_zero3(world, tokenizer):
+    """The frozen reference of a ZeRO-3 run holds a shard per rank, not a full copy, and gives the
+    log-probs of the unsharded model."""
+    from videorft.engine.trainers.reference import build_reference
+
+    widths = [f"model.tiny.{k}={v}" for k, v in TINY.items()]
+    cfg = _cfg(world, "model.source=tiny", "model.dtype=float32", "distributed.zero_stage=3",
+               "distributed.backend=gloo", *widths)
+    info = init_distributed(cfg.distributed, CPU)
+    reference = build_reference(cfg, info, "sdpa", "torch")
+    policy = reference.module.module
+    assert all(p.numel() == 0 and p.ds_numel > 0 for p in policy.parameters()), "reference not partitioned"
+    model = build_tiny_model(cfg.model.tiny, tokenizer, seed=cfg.run.seed)
+    batch = next(build_prompt_loader(cfg, tokenizer, model.config, SINGLE))
+    torch.manual_seed(0)
+    rollouts = HFRollout(model, tokenizer, cfg.rollout).generate(batch)
+    seq = build_sequences(batch.model_inputs(), rollouts, CPU)
+    chunks = micro_batches(seq.rows, 4)
+    torch.testing.assert_close(forward_logprobs(reference, seq, chunks, 1.0),
+                               forward_logprobs(PolicyModel(model, "torch"), seq, chunks, 1.0), rtol=1e-5, atol=1e-5)
