@@ -7,7 +7,11 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test bench install clean
+# On a lent GPU machine (its own CUDA torch, no package index): `make gpu-check` there, after
+# `make gpu-wheels` here has put the missing pure-Python and platform wheels in .whl/.
+GPU_PY := $(if $(wildcard $(PY)),$(PY),python3)
+
+.PHONY: demo test bench install clean gpu-check gpu-wheels
 
 $(STAMP): setup.py pyproject.toml requirements/constraints-cpu.txt tools/bootstrap_venv.sh CMakeLists.txt $(wildcard native/*.cpp native/*.h)
 	VENV=$(VENV) bash tools/bootstrap_venv.sh
@@ -23,6 +27,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/pytest -q bench
+
+gpu-check:
+	$(GPU_PY) tools/gpu_check.py
+
+gpu-wheels: $(STAMP)
+	bash tools/gpu_wheels.sh
 
 clean:
 	rm -rf $(VENV) build runs *.egg-info
