@@ -227,7 +227,12 @@ class GRPOConfig:
     inner_updates: int = 1
     """Policy updates per batch of rollouts; >1 uses old log-probs and clipping."""
     micro_rows: int = 0
-    """Completions per forward/backward pass (gradient accumulation); 0 runs the whole step at once."""
+    """Completions per forward/backward pass (gradient accumulation); 0 runs the whole step at once.
+    With prefix_sharing it is rounded up to whole groups of rollout.group_size."""
+    prefix_sharing: bool = True
+    """Run each prompt once per group in the log-prob and update passes: its G completions attend to
+    that one copy (exactly the per-row result, G-fold less prompt work). The language model then uses
+    the engine's varlen attention (flash-attn varlen on CUDA, SDPA per segment elsewhere)."""
     adv_eps: float = 1e-4
     """Added to the group std before dividing."""
     adv_std: Literal["unbiased", "biased", "none"] = "unbiased"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from videorft.engine.models.prefix_sharing import SharedPrefixLayout, shared_prefix_attention
 from videorft.engine.models.varlen_attention import (
     cu_seqlens_from_lengths,
     cu_seqlens_from_position_ids,
@@ -88,10 +89,12 @@ def varlen_attention_forward(module: torch.nn.Module, query: torch.Tensor, key: 
                              is_causal: bool | None = None, position_ids: torch.Tensor | None = None,
                              cu_seq_lens_q: torch.Tensor | None = None,
                              cu_seq_lens_k: torch.Tensor | None = None, max_length_q: int | None = None,
-                             sliding_window: int | None = None, **kwargs) -> tuple[torch.Tensor, None]:
+                             sliding_window: int | None = None, prefix_layout: SharedPrefixLayout | None = None,
+                             **kwargs) -> tuple[torch.Tensor, None]:
     """transformers attention function: query [B, Hq, T, D], key/value [B, Hkv, S, D] -> ([B, T, Hq, D], None).
 
-    Boundaries come from, in order: `cu_seq_lens_q` (vision towers; B must be 1), a 2-D padding
+    Boundaries come from, in order: `prefix_layout` (a shared-prefix row of GRPO groups, B = 1,
+    engine/models/prefix_sharing.py), `cu_seq_lens_q` (vision towers; B must be 1), a 2-D padding
     mask, or `position_ids` [B, T] (packed rows restart at 0). With none of them each row is one
     sequence. Causal unless `is_causal` or `module.is_causal` says otherwise.
     """
@@ -100,6 +103,12 @@ def varlen_attention_forward(module: torch.nn.Module, query: torch.Tensor, key: 
     causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)
     batch, heads, q_len, dim = query.shape
     kv_len = key.shape[2]
+    if prefix_layout is not None:
+        if batch != 1 or q_len != kv_len or not causal:
+            raise ValueError("a shared-prefix layout needs one causal row without a cache")
+        out = shared_prefix_attention(_tokens_major(query), _tokens_major(key), _tokens_major(value), prefix_layout,
+                                      scaling, dropout)
+        return out.view(batch, q_len, heads, dim), None
     if cu_seq_lens_q is not None:
         different_keys = cu_seq_lens_k is not None and cu_seq_lens_k is not cu_seq_lens_q and not torch.equal(
             cu_seq_lens_q, cu_seq_lens_k)

@@ -16,6 +16,8 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
+from videorft.engine.models.attention import VARLEN_ATTENTION, attention_of
+from videorft.engine.models.prefix_sharing import SharedPrefixBatch
 from videorft.kernels import fused_linear_grpo_loss, linear_logprob
 from videorft.loaders.family import family_of
 
@@ -129,20 +131,48 @@ class PolicyModel(nn.Module):
         kwargs.setdefault("use_cache", False)
         return self.model.model(**kwargs).last_hidden_state
 
-    def forward(self, inputs: dict[str, torch.Tensor], targets: torch.Tensor, target_start: int,
+    def shared_prefix_states(self, shared: SharedPrefixBatch) -> torch.Tensor:
+        """Hidden states [1, T, H] of a shared-prefix row (engine/models/prefix_sharing.py).
+
+        The media of each prompt go through the vision tower once; the language model runs the row
+        with the engine's attention, which reads the layout (each prompt once, every completion
+        attending to its prompt and itself).
+        """
+        implementation = attention_of(self.model).get("text_config", attention_of(self.model)[""])
+        if implementation != VARLEN_ATTENTION:
+            raise ValueError(f"prefix sharing needs the language model on attention {VARLEN_ATTENTION!r}, "
+                             f"not {implementation!r} (model.attention)")
+        inputs = shared.inputs
+        encoder = {}
+        if "pixel_values_videos" in inputs:
+            encoder["video"] = self.encode_videos(inputs["pixel_values_videos"], inputs["video_grid_thw"])
+        if "pixel_values" in inputs:
+            encoder["image"] = self.model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"],
+                                                                   return_dict=True)
+        return self.model.model(input_ids=inputs["input_ids"], position_ids=inputs["position_ids"],
+                                mm_token_type_ids=inputs["mm_token_type_ids"], mm_encoder_outputs=encoder,
+                                use_cache=False, prefix_layout=shared.layout).last_hidden_state
+
+    def forward(self, inputs: dict[str, torch.Tensor] | None, targets: torch.Tensor, target_start: int = 1,
                 video_index: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                temperature: float = 1.0, grpo: GRPOLossInputs | None = None):
+                temperature: float = 1.0, grpo: GRPOLossInputs | None = None,
+                shared: SharedPrefixBatch | None = None):
         """Run the backbone, then the loss head on the positions that predict `targets`.
 
         targets [B, C] are the tokens at columns target_start .. target_start+C-1 of input_ids, so
-        the hidden states at target_start-1 .. target_start+C-2 predict them. Without `grpo` it
-        returns fp32 log-probs [B, C] at `temperature` (0 where `mask` [B, C] is 0, computed only
-        where it is 1); with `grpo` the fused GRPO (loss, metrics). One entry point, so that a
-        DeepSpeed engine wrapping this module runs both through its own forward.
+        the hidden states at target_start-1 .. target_start+C-2 predict them; with `shared` (a
+        shared-prefix row of whole GRPO groups; `inputs` unused) they are its completions, predicted
+        from the positions `shared.predictors`. Without `grpo` it returns fp32 log-probs [B, C] at
+        `temperature` (0 where `mask` [B, C] is 0, computed only where it is 1); with `grpo` the
+        fused GRPO (loss, metrics). One entry point, so that a DeepSpeed engine wrapping this module
+        runs every path through its own forward.
         """
-        hidden = self.hidden_states(inputs, video_index)                   # [B, T, H]
-        c = targets.shape[1]
-        hidden = hidden[:, target_start - 1:target_start - 1 + c]          # [B, C, H]
+        if shared is not None:
+            hidden = self.shared_prefix_states(shared)[0, shared.predictors]      # [B, C, H]
+        else:
+            hidden = self.hidden_states(inputs, video_index)                   # [B, T, H]
+            c = targets.shape[1]
+            hidden = hidden[:, target_start - 1:target_start - 1 + c]          # [B, C, H]
         return self.head(hidden, targets, mask, temperature, grpo)
 
 

@@ -92,18 +92,20 @@ def choose_backend(q: torch.Tensor, backend: VarlenBackend = "auto") -> str:
     return backend
 
 
-def _check_shapes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor) -> None:
+def _check_shapes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor,
+                  cu_seqlens_k: torch.Tensor) -> None:
     if q.dim() != 3 or k.dim() != 3 or v.dim() != 3:
         raise ValueError(f"q, k, v must be [T, H, D]; got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
-    if k.shape != v.shape or q.shape[0] != k.shape[0] or q.shape[2] != k.shape[2]:
+    if k.shape != v.shape or q.shape[2] != k.shape[2]:
         raise ValueError(f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)} do not match")
     if q.shape[1] % k.shape[1]:
         raise ValueError(f"query heads ({q.shape[1]}) must be a multiple of key/value heads ({k.shape[1]})")
-    if cu_seqlens.dim() != 1 or cu_seqlens.numel() < 1:
-        raise ValueError(f"cu_seqlens must be 1-D [n + 1], got shape {tuple(cu_seqlens.shape)}")
-    # Value checks read the tensor; on a GPU that is a host sync per layer, so only on CPU.
-    if not cu_seqlens.is_cuda and (int(cu_seqlens[0]) != 0 or int(cu_seqlens[-1]) != q.shape[0]):
-        raise ValueError(f"cu_seqlens must run from 0 to T={q.shape[0]}, got {cu_seqlens.tolist()}")
+    for name, cu, tokens in (("cu_seqlens", cu_seqlens, q.shape[0]), ("cu_seqlens_k", cu_seqlens_k, k.shape[0])):
+        if cu.dim() != 1 or cu.numel() != cu_seqlens.numel():
+            raise ValueError(f"{name} must be 1-D [n + 1] like cu_seqlens, got shape {tuple(cu.shape)}")
+        # Value checks read the tensor; on a GPU that is a host sync per layer, so only on CPU.
+        if not cu.is_cuda and (int(cu[0]) != 0 or int(cu[-1]) != tokens):
+            raise ValueError(f"{name} must run from 0 to {tokens}, got {cu.tolist()}")
 
 
 def _repeat_kv_heads(x: torch.Tensor, n_rep: int) -> torch.Tensor:
@@ -111,26 +113,37 @@ def _repeat_kv_heads(x: torch.Tensor, n_rep: int) -> torch.Tensor:
     return x if n_rep == 1 else x.repeat_interleave(n_rep, dim=1)
 
 
-def _flash_varlen(q, k, v, cu_seqlens, max_seqlen, causal, scale, dropout):
+def _flash_varlen(q, k, v, cu_q, cu_k, max_q, max_k, causal, scale, dropout):
     from flash_attn import flash_attn_varlen_func
 
-    cu = cu_seqlens.to(device=q.device, dtype=torch.int32)
-    return flash_attn_varlen_func(q, k, v, cu, cu, max_seqlen, max_seqlen, dropout_p=dropout,
+    cu_q = cu_q.to(device=q.device, dtype=torch.int32)
+    cu_k = cu_k.to(device=q.device, dtype=torch.int32)
+    return flash_attn_varlen_func(q, k, v, cu_q, cu_k, max_q, max_k, dropout_p=dropout,
                                   softmax_scale=scale, causal=causal)          # [T, Hq, D]
 
 
-def _sdpa_segments(q, k, v, cu_seqlens, causal, scale, dropout):
+def _bottom_right_causal(q_len: int, k_len: int, device) -> torch.Tensor:
+    """bool [q_len, k_len]: query i sees key j <= i + k_len - q_len (the last query sees every key)."""
+    return torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril_(diagonal=k_len - q_len)
+
+
+def _sdpa_segments(q, k, v, cu_q, cu_k, causal, scale, dropout):
     """One SDPA call per sequence (batching equal-length windows measured slower on CPU: the gathers cost more)."""
     n_rep = q.shape[1] // k.shape[1]
-    k, v = _repeat_kv_heads(k, n_rep), _repeat_kv_heads(v, n_rep)             # [T, Hq, D]
-    bounds = cu_seqlens.tolist()
+    k, v = _repeat_kv_heads(k, n_rep), _repeat_kv_heads(v, n_rep)             # [Tk, Hq, D]
     outs = []
-    for start, end in zip(bounds[:-1], bounds[1:]):
-        if end == start:
+    for (qs_, qe), (ks_, ke) in zip(zip(cu_q.tolist()[:-1], cu_q.tolist()[1:]),
+                                    zip(cu_k.tolist()[:-1], cu_k.tolist()[1:])):
+        if qe == qs_:
             continue
         # 4-D [1, Hq, L, D]: CPU SDPA takes its fused kernel only with a batch dimension (10x faster)
-        qs, ks, vs = (t[start:end].transpose(0, 1)[None] for t in (q, k, v))
-        o = F.scaled_dot_product_attention(qs, ks, vs, dropout_p=dropout, is_causal=causal, scale=scale)
+        qs = q[qs_:qe].transpose(0, 1)[None]
+        ks, vs = (t[ks_:ke].transpose(0, 1)[None] for t in (k, v))
+        if causal and qe - qs_ != ke - ks_:              # SDPA's is_causal aligns top-left; keys lead here
+            o = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=_bottom_right_causal(qe - qs_, ke - ks_, q.device),
+                                               dropout_p=dropout, scale=scale)
+        else:
+            o = F.scaled_dot_product_attention(qs, ks, vs, dropout_p=dropout, is_causal=causal, scale=scale)
         outs.append(o[0].transpose(0, 1))                                   # [L, Hq, D]
     return torch.cat(outs, dim=0) if outs else q.new_zeros(q.shape)
 
@@ -146,23 +159,33 @@ def _sdpa_block_mask(q, k, v, cu_seqlens, causal, scale, dropout):
 
 def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor,
                      max_seqlen: int | None = None, *, causal: bool, scale: float | None = None,
-                     dropout: float = 0.0, backend: VarlenBackend = "auto") -> torch.Tensor:
-    """Attention of packed sequences, each attending only to itself.
+                     dropout: float = 0.0, backend: VarlenBackend = "auto", cu_seqlens_k: torch.Tensor | None = None,
+                     max_seqlen_k: int | None = None) -> torch.Tensor:
+    """Attention of packed sequences, each attending only to itself (or to its own keys).
 
     q: [T, Hq, D]; k, v: [T, Hkv, D] with Hq a multiple of Hkv (grouped-query attention);
     cu_seqlens: int [n + 1] from 0 to T; max_seqlen: longest sequence (computed when None);
     causal: lower-triangular within each sequence (language model) or full (vision tower);
     scale: softmax scale, 1/sqrt(D) when None. Returns [T, Hq, D] in q's dtype; differentiable.
+
+    cu_seqlens_k: separate boundaries [n + 1] of the keys/values (k, v then [Tk, Hkv, D]): query
+    sequence i attends key sequence i; with `causal` the mask is aligned bottom-right, as in
+    flash-attn (a query segment shorter than its keys sees every leading key, e.g. a shared prompt).
     """
-    _check_shapes(q, k, v, cu_seqlens)
+    cu_k = cu_seqlens if cu_seqlens_k is None else cu_seqlens_k
+    _check_shapes(q, k, v, cu_seqlens, cu_k)
     chosen = choose_backend(q, backend)
     if chosen == "flash_attn":
         if max_seqlen is None:
             max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max())
-        return _flash_varlen(q, k, v, cu_seqlens, int(max_seqlen), causal, scale, dropout)
+        if max_seqlen_k is None:
+            max_seqlen_k = max_seqlen if cu_seqlens_k is None else int((cu_k[1:] - cu_k[:-1]).max())
+        return _flash_varlen(q, k, v, cu_seqlens, cu_k, int(max_seqlen), int(max_seqlen_k), causal, scale, dropout)
     if chosen == "sdpa_block_mask":
+        if cu_seqlens_k is not None:
+            raise ValueError("varlen backend 'sdpa_block_mask' needs the keys laid out like the queries")
         return _sdpa_block_mask(q, k, v, cu_seqlens, causal, scale, dropout)
-    return _sdpa_segments(q, k, v, cu_seqlens, causal, scale, dropout)
+    return _sdpa_segments(q, k, v, cu_seqlens, cu_k, causal, scale, dropout)
 
 
 def varlen_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor,

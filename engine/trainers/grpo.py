@@ -15,6 +15,7 @@ import torch
 
 from videorft.engine.backends import resolve_backends
 from videorft.engine.config import RunConfig
+from videorft.engine.models.attention import VARLEN_ATTENTION
 from videorft.engine.models.loading import load_model_and_tokenizer
 from videorft.engine.models.policy import PolicyModel
 from videorft.engine.plots import plot_run
@@ -34,6 +35,10 @@ from videorft.engine.trainers.train_engine import TrainEngine
 
 def _context(cfg: RunConfig, run_dir: RunDir) -> tuple[StepContext, Any, Any]:
     backends = resolve_backends(cfg)
+    if cfg.grpo.prefix_sharing and backends["attention"] != VARLEN_ATTENTION:
+        log.info("grpo.prefix_sharing: attention %s instead of %s (it reads the shared-prefix layout)",
+                 VARLEN_ATTENTION, backends["attention"])
+        backends["attention"] = VARLEN_ATTENTION
     run_dir.record_backends(backends)
     info = init_distributed(cfg.distributed, torch.device(backends["device"]))
     seed_everything(cfg.run.seed + info.rank)

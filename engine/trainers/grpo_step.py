@@ -6,6 +6,9 @@ forward-only fused kernel, and the update runs the fused lm_head + GRPO loss. Ev
 phase hands the next is an explicit argument; the settings are the run's config (`cfg.grpo`,
 `cfg.rollout`), read here and nowhere else.
 
+Prefix sharing (`grpo.prefix_sharing`): each chunk holds whole groups and runs as one row with each
+prompt once (engine/models/prefix_sharing.py), for the old, reference and update passes alike.
+
 Micro-batches: the step's rows are cut into chunks of `grpo.micro_rows`; each chunk's loss is
 weighted by its share of the full-batch objective (computed once from the rows the step really
 has), its gradients accumulate, and the optimizer steps once per inner update. Ranks agree on the
@@ -23,6 +26,7 @@ import torch
 
 from videorft.engine.config import RunConfig
 from videorft.engine.models.policy import GRPOLossInputs
+from videorft.engine.models.prefix_sharing import share_prefixes
 from videorft.engine.rewards import GroupScorer
 from videorft.engine.rl.advantages import group_advantages, group_outcomes
 from videorft.engine.rollout.types import Rollouts
@@ -81,21 +85,46 @@ def score(scorer: GroupScorer, batch, rollouts: Rollouts) -> Rewards:
     return Rewards(torch.cat(totals), {k: torch.cat(v) for k, v in parts.items()})
 
 
+@dataclass
+class Chunk:
+    """One micro-batch, laid out once for every pass of the step."""
+
+    batch: MicroBatch
+    rows: SequenceBatch
+    """The chunk's rows (prompt repeated per row)."""
+    model_inputs: dict[str, Any]
+    """How the policy reads the chunk: per row (inputs, target_start, video_index) or as one
+    shared-prefix row (shared)."""
+
+
+def prepare_chunks(seq: SequenceBatch, chunks: Sequence[MicroBatch], group_size: int,
+                   rope_index: Callable[..., Any] | None) -> list[Chunk]:
+    """The chunks' model inputs; with `rope_index` (prefix sharing) each group's prompt appears once."""
+    out = []
+    for chunk in chunks:
+        sub = select_rows(seq, chunk.rows)
+        if rope_index is not None:
+            inputs = {"inputs": None, "shared": share_prefixes(sub, group_size, rope_index)}
+        else:
+            inputs = {"inputs": sub.inputs, "target_start": sub.prompt_len, "video_index": sub.video_index}
+        out.append(Chunk(chunk, sub, inputs))
+    return out
+
+
 @torch.no_grad()
-def forward_logprobs(model: Callable[..., torch.Tensor], seq: SequenceBatch, chunks: Sequence[MicroBatch],
+def forward_logprobs(model: Callable[..., torch.Tensor], seq: SequenceBatch, chunks: Sequence[Chunk],
                      temperature: float) -> torch.Tensor:
     """float [P*G, C] log-probs of the completions under `model` (0 on padding), chunk by chunk."""
     out = torch.zeros(seq.completion_ids.shape, dtype=torch.float32, device=seq.completion_ids.device)
     for chunk in chunks:
-        sub = select_rows(seq, chunk.rows)
-        logp = model(sub.inputs, sub.completion_ids, sub.prompt_len, video_index=sub.video_index,
-                     mask=sub.completion_mask, temperature=temperature)        # [r, C]
-        if not chunk.padding:
-            out[chunk.rows] = logp
+        logp = model(targets=chunk.rows.completion_ids, mask=chunk.rows.completion_mask, temperature=temperature,
+                     **chunk.model_inputs)                                      # [r, C]
+        if not chunk.batch.padding:
+            out[chunk.batch.rows] = logp
     return out
 
 
-def update(engine: TrainEngine, seq: SequenceBatch, chunks: Sequence[MicroBatch], advantages: torch.Tensor,
+def update(engine: TrainEngine, seq: SequenceBatch, chunks: Sequence[Chunk], advantages: torch.Tensor,
            old_logp: torch.Tensor | None, ref_logp: torch.Tensor | None, options: dict[str, Any],
            inner_updates: int) -> dict[str, float]:
     """`inner_updates` optimizer steps on the step's rows; returns the loss metrics (weighted means).
@@ -104,17 +133,16 @@ def update(engine: TrainEngine, seq: SequenceBatch, chunks: Sequence[MicroBatch]
     replaced by a zero loss (ranks stay in step), the accumulated gradients are discarded, and
     FloatingPointError is raised for the trainer to count.
     """
-    shares = micro_batch_shares(seq.completion_mask, chunks, options["loss_agg"])     # one per chunk
+    shares = micro_batch_shares(seq.completion_mask, [c.batch for c in chunks], options["loss_agg"])
     sums: dict[str, float] = {}
     for _ in range(inner_updates):
         for chunk, share in zip(chunks, shares):
-            sub = select_rows(seq, chunk.rows)
+            rows, sub = chunk.batch.rows, chunk.rows
             grpo = GRPOLossInputs(
-                mask=sub.completion_mask * (0.0 if chunk.padding else 1.0), advantages=advantages[chunk.rows],
-                old_logp=None if old_logp is None else old_logp[chunk.rows],
-                ref_logp=None if ref_logp is None else ref_logp[chunk.rows], options=options)
-            loss, metrics = engine(sub.inputs, sub.completion_ids, sub.prompt_len, video_index=sub.video_index,
-                                   grpo=grpo)
+                mask=sub.completion_mask * (0.0 if chunk.batch.padding else 1.0), advantages=advantages[rows],
+                old_logp=None if old_logp is None else old_logp[rows],
+                ref_logp=None if ref_logp is None else ref_logp[rows], options=options)
+            loss, metrics = engine(targets=sub.completion_ids, grpo=grpo, **chunk.model_inputs)
             value = float(loss.detach())
             if not all_ranks_true(math.isfinite(value), engine.info):
                 engine.backward(engine.zero_loss())
@@ -154,7 +182,11 @@ def grpo_step(ctx: StepContext, batch) -> dict[str, float]:
     advantages = group_advantages(rewards.total, rollouts.group_size, grpo.adv_eps, grpo.adv_std).to(ctx.device)
     with timer.phase("logprob"):
         seq = build_sequences(batch.model_inputs(), rollouts, ctx.device)
-        chunks = micro_batches(seq.rows, grpo.micro_rows, ctx.engine.info)
+        g = rollouts.group_size
+        policy = ctx.engine.policy
+        chunks = prepare_chunks(seq, micro_batches(seq.rows, grpo.micro_rows, ctx.engine.info,
+                                                   whole=g if grpo.prefix_sharing else 1),
+                                g, policy.family.rope_index(policy.model) if grpo.prefix_sharing else None)
         old = ref = None
         if grpo.inner_updates > 1:
             old = forward_logprobs(ctx.engine, seq, chunks, rollout_cfg.temperature)

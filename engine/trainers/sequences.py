@@ -134,16 +134,18 @@ class MicroBatch:
     forward/backward (ZeRO-3 gathers are collective) but carries no loss and no log-probs."""
 
 
-def micro_batches(n_rows: int, micro_rows: int, info=None) -> list[MicroBatch]:
+def micro_batches(n_rows: int, micro_rows: int, info=None, whole: int = 1) -> list[MicroBatch]:
     """Chunks of at most `micro_rows` rows (0 means all rows at once), as many on every rank.
 
-    info: the run's DistInfo; with several ranks, a rank with fewer rows (a sample lost to bad
-    media) appends padding chunks until it has as many chunks as the busiest rank.
+    whole: chunks hold whole blocks of this many rows (GRPO groups, when they share a prompt):
+    micro_rows is rounded up to a multiple of it. info: the run's DistInfo; with several ranks, a
+    rank with fewer rows (a sample lost to bad media) appends padding chunks until it has as many
+    chunks as the busiest rank.
     """
-    size = n_rows if micro_rows <= 0 else micro_rows
+    size = n_rows if micro_rows <= 0 else -(-micro_rows // whole) * whole
     chunks = [MicroBatch(torch.arange(i, min(i + size, n_rows))) for i in range(0, n_rows, size)]
     count = all_ranks_max(len(chunks), info) if info is not None else len(chunks)
-    return chunks + [MicroBatch(chunks[0].rows[:1], padding=True)] * (count - len(chunks))
+    return chunks + [MicroBatch(chunks[0].rows[:whole], padding=True)] * (count - len(chunks))
 
 
 def micro_batch_shares(mask: torch.Tensor, chunks: Sequence[MicroBatch], loss_agg: str) -> list[float]:

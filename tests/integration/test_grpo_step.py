@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from videorft.engine.config import TinyModelConfig, load_config
+from videorft.engine.models.attention import VARLEN_ATTENTION, apply_attention
 from videorft.engine.models.policy import PolicyModel
 from videorft.engine.models.tiny import build_tiny_model
 from videorft.engine.models.tokenizer import build_tokenizer
@@ -20,7 +21,8 @@ from videorft.engine.rewards import GroupScorer
 from videorft.engine.rollout.hf import HFRollout
 from videorft.engine.trainers.data import build_prompt_loader
 from videorft.engine.trainers.distributed import DistInfo, init_distributed
-from videorft.engine.trainers.grpo_step import StepContext, forward_logprobs, grpo_step, loss_options, update
+from videorft.engine.trainers.grpo_step import (StepContext, forward_logprobs, grpo_step, loss_options,
+                                                prepare_chunks, update)
 from videorft.engine.trainers.phases import PhaseTimer
 from videorft.engine.trainers.reference import ReferencePolicy
 from videorft.engine.trainers.sequences import build_sequences, micro_batches
@@ -83,10 +85,17 @@ def _weights(engine: TrainEngine) -> dict[str, torch.Tensor]:
         return {name: p.detach().clone() for name, p in named}
 
 
+def _chunks(seq, micro_rows: int, policy=None):
+    """The step's chunks, per row, or sharing each group's prompt when `policy` is given."""
+    rope = policy.family.rope_index(policy.model) if policy is not None else None
+    return prepare_chunks(seq, micro_batches(seq.rows, micro_rows, whole=3 if policy is not None else 1), 3, rope)
+
+
 def _rollout_batch(world, tokenizer, family="qwen2_5_vl", drop_last_prompt=False, *extra):
     """A model, a prompt batch of the world and G real rollouts of it."""
     cfg = _cfg(world, *extra)
     model = build_tiny_model(TinyModelConfig(family=family, **TINY), tokenizer, seed=1)
+    apply_attention(model, VARLEN_ATTENTION)          # as the trainer does for prefix sharing
     batch = next(build_prompt_loader(cfg, tokenizer, model.config, SINGLE))
     if drop_last_prompt:                            # what the data stream hands on when a clip is unreadable
         from videorft.loaders.collate import collate_prompts, SpecialIds
@@ -112,7 +121,7 @@ def test_rollout_and_step_run_for_every_family(world, tokenizer, family):
     # with rewards that differ inside each group the gradient reaches the vision tower
     seq = build_sequences(batch.model_inputs(), rollouts, CPU)
     visual = [p.detach().clone() for p in engine.policy.model.model.visual.parameters()]
-    update(engine, seq, micro_batches(seq.rows, 0), torch.tensor([1.0, -1.0, 0.5] * 3), None, None,
+    update(engine, seq, _chunks(seq, 0), torch.tensor([1.0, -1.0, 0.5] * 3), None, None,
            loss_options(cfg), inner_updates=1)
     moved = [not torch.equal(a, b) for a, b in zip(visual, engine.policy.model.model.visual.parameters())]
     assert any(moved), f"{family}: the vision tower got no gradient"
@@ -125,11 +134,11 @@ def test_micro_batches_update_like_the_whole_batch(world, tokenizer, drop_last_p
     seq = build_sequences(batch.model_inputs(), rollouts, CPU)
     advantages = torch.linspace(-1.0, 1.0, seq.rows)
     reference = PolicyModel(copy.deepcopy(model), "torch")
-    ref = forward_logprobs(reference, seq, micro_batches(seq.rows, 0), 1.0)
+    ref = forward_logprobs(reference, seq, _chunks(seq, 0), 1.0)
     results = []
     for micro_rows in (0, 2):
         engine = _engine(model, cfg)
-        metrics = update(engine, seq, micro_batches(seq.rows, micro_rows), advantages, None, ref,
+        metrics = update(engine, seq, _chunks(seq, micro_rows), advantages, None, ref,
                          loss_options(cfg), inner_updates=1)
         results.append((_deltas(engine, model), metrics))
         steps = {int(s["step"]) for s in engine.optimizer.state.values()}
@@ -139,11 +148,31 @@ def test_micro_batches_update_like_the_whole_batch(world, tokenizer, drop_last_p
     assert m_micro["loss"] == pytest.approx(m_whole["loss"], rel=1e-4, abs=1e-7)
 
 
+@pytest.mark.parametrize("micro_rows", [0, 4])
+def test_a_shared_prefix_update_equals_the_per_row_update(world, tokenizer, micro_rows):
+    """Each group's prompt once (micro-batches of whole groups) or G times: the same step."""
+    cfg, model, batch, rollouts = _rollout_batch(world, tokenizer)
+    seq = build_sequences(batch.model_inputs(), rollouts, CPU)
+    advantages = torch.linspace(-1.0, 1.0, seq.rows)
+    reference = PolicyModel(copy.deepcopy(model), "torch")
+    per_row_ref = forward_logprobs(reference, seq, _chunks(seq, micro_rows), 1.0)
+    shared_ref = forward_logprobs(reference, seq, _chunks(seq, micro_rows, reference), 1.0)
+    torch.testing.assert_close(shared_ref, per_row_ref, rtol=1e-5, atol=1e-5)
+    deltas = []
+    for shared in (False, True):
+        engine = _engine(model, cfg)
+        chunks = _chunks(seq, micro_rows, engine.policy if shared else None)
+        assert not shared or all(len(c.batch.rows) % 3 == 0 for c in chunks)    # whole groups
+        update(engine, seq, chunks, advantages, None, per_row_ref, loss_options(cfg), inner_updates=1)
+        deltas.append(_deltas(engine, model))
+    _assert_same_updates(deltas[1], deltas[0])
+
+
 def test_inner_updates_step_the_optimizer_against_one_behaviour_policy(world, tokenizer):
     cfg, model, batch, rollouts = _rollout_batch(world, tokenizer)
     seq = build_sequences(batch.model_inputs(), rollouts, CPU)
     advantages = torch.linspace(-1.0, 1.0, seq.rows)
-    chunks = micro_batches(seq.rows, 4)
+    chunks = _chunks(seq, 4)
     twice = _engine(model, cfg)
     old = forward_logprobs(twice, seq, chunks, 1.0)
     metrics = update(twice, seq, chunks, advantages, old, None, loss_options(cfg), inner_updates=2)
@@ -161,10 +190,10 @@ def test_a_nan_mid_step_leaves_no_gradient_behind(world, tokenizer, zero_stage):
     kind, and the next step updates exactly like an engine that never saw the bad one."""
     cfg, model, batch, rollouts = _rollout_batch(world, tokenizer)
     seq = build_sequences(batch.model_inputs(), rollouts, CPU)
-    chunks = micro_batches(seq.rows, 3)
+    chunks = _chunks(seq, 3)
     good = torch.linspace(-1.0, 1.0, seq.rows)
     bad = good.clone()
-    bad[chunks[1].rows] = float("nan")
+    bad[chunks[1].batch.rows] = float("nan")
     hit = _engine(model, cfg, zero_stage)
     with pytest.raises(FloatingPointError, match="non-finite loss"):
         update(hit, seq, chunks, bad, None, None, loss_options(cfg), inner_updates=1)
@@ -194,6 +223,6 @@ def test_reference_is_partitioned_under_zero3(world, tokenizer):
     torch.manual_seed(0)
     rollouts = HFRollout(model, tokenizer, cfg.rollout).generate(batch)
     seq = build_sequences(batch.model_inputs(), rollouts, CPU)
-    chunks = micro_batches(seq.rows, 4)
+    chunks = _chunks(seq, 4)
     torch.testing.assert_close(forward_logprobs(reference, seq, chunks, 1.0),
                                forward_logprobs(PolicyModel(model, "torch"), seq, chunks, 1.0), rtol=1e-5, atol=1e-5)
