@@ -132,23 +132,18 @@ def _rollout_weights(old, rollout_logp, mask, active, mode, level, threshold):
     return keep.to(old.dtype), ~keep, gap
 
 
-def fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, old_logp=None, ref_logp=None,
-                           beta=0.04, clip_low=0.2, clip_high=0.2, temperature=1.0,
-                           loss_agg="seq-mean-token-mean", importance_sampling_level="token",
-                           rollout_logp=None, rollout_is=None, rollout_is_level="token",
-                           rollout_is_threshold=2.0, num_tokens=None, max_completion_length=None,
-                           delta=None, policy_loss="ppo", *, upcast: bool = True):
-    """The GRPO loss of DESIGN.md "Public API", computed naively with full logits.
+def grpo_objective(logp, entropy, mask, advantages, old_logp=None, ref_logp=None, beta=0.04, clip_low=0.2,
+                   clip_high=0.2, loss_agg="seq-mean-token-mean", importance_sampling_level="token",
+                   rollout_logp=None, rollout_is=None, rollout_is_level="token", rollout_is_threshold=2.0,
+                   num_tokens=None, max_completion_length=None, delta=None, policy_loss="ppo"):
+    """The GRPO loss as a differentiable function of the token log-probs logp [B, T].
 
-    hidden [B, T, H], weight [V, H], targets/mask [B, T], advantages [B],
-    old_logp/ref_logp/rollout_logp [B, T] or None -> (scalar loss, metrics dict of floats).
-    Positions with mask 0 never contribute, whatever old/ref/rollout log-probs hold there.
-    The options follow their published definitions (GSPO, CISPO and INTELLECT-2's delta as TRL
-    writes them; TIS/MIS sampler correction); autograd differentiates everything that is not
-    explicitly detached.
+    entropy [B, T] (metric only), mask [B, T], advantages [B], old/ref/rollout [B, T] or None
+    -> (scalar loss, metrics dict of floats). The options follow their published definitions
+    (GSPO, CISPO and INTELLECT-2's delta as TRL writes them; TIS / MIS sampler correction);
+    autograd differentiates everything that is not explicitly detached. Positions with mask 0
+    never contribute, whatever old/ref/rollout log-probs hold there.
     """
-    logp, entropy = linear_logprob(hidden, weight, targets, temperature,
-                                   return_entropy=True, upcast=upcast)  # [B, T]
     mask = mask.to(logp.dtype)
     active = mask > 0
     adv = advantages.to(logp.dtype).unsqueeze(1)  # [B, 1]
@@ -181,3 +176,22 @@ def fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, old_logp=N
                 "rollout_kl": _masked_mean(torch.exp(gap) - gap - 1, active),
             })
     return loss, metrics
+
+
+def fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, old_logp=None, ref_logp=None,
+                           beta=0.04, clip_low=0.2, clip_high=0.2, temperature=1.0,
+                           loss_agg="seq-mean-token-mean", importance_sampling_level="token",
+                           rollout_logp=None, rollout_is=None, rollout_is_level="token",
+                           rollout_is_threshold=2.0, num_tokens=None, max_completion_length=None,
+                           delta=None, policy_loss="ppo", *, upcast: bool = True):
+    """The GRPO loss of DESIGN.md "Public API", computed naively with full logits.
+
+    hidden [B, T, H], weight [V, H], targets/mask [B, T], advantages [B],
+    old_logp/ref_logp/rollout_logp [B, T] or None -> (scalar loss, metrics dict of floats);
+    the options are those of `grpo_objective`.
+    """
+    logp, entropy = linear_logprob(hidden, weight, targets, temperature,
+                                   return_entropy=True, upcast=upcast)  # [B, T]
+    return grpo_objective(logp, entropy, mask, advantages, old_logp, ref_logp, beta, clip_low, clip_high,
+                          loss_agg, importance_sampling_level, rollout_logp, rollout_is, rollout_is_level,
+                          rollout_is_threshold, num_tokens, max_completion_length, delta, policy_loss)

@@ -51,3 +51,46 @@ def old_logp_with_ratios(logp: torch.Tensor, ratios=(0.6, 0.95, 1.0, 1.05, 1.5))
     r = torch.tensor(ratios, dtype=torch.float32, device=logp.device)
     picks = r[torch.arange(logp.numel(), device=logp.device) % len(ratios)].view(logp.shape)
     return (logp.detach().float() - torch.log(picks)).to(torch.float32)
+
+
+def _zero_mean_noise(mask: torch.Tensor, scale: float, seed: int) -> torch.Tensor:
+    """[B, T] noise whose masked mean is 0 in every row (0 outside the mask)."""
+    gen = torch.Generator().manual_seed(seed)
+    m = mask.to(torch.float32).cpu()
+    noise = scale * torch.randn(m.shape, generator=gen) * m
+    lengths = m.sum(1, keepdim=True).clamp(min=1.0)
+    return ((noise - noise.sum(1, keepdim=True) / lengths) * m).to(mask.device)
+
+
+def old_logp_with_sequence_ratios(logp: torch.Tensor, mask: torch.Tensor,
+                                  ratios=(0.6, 0.95, 1.05, 1.5), spread: float = 0.3,
+                                  seed: int = 0) -> torch.Tensor:
+    """old log-probs [B, T] giving sequence b the GSPO ratio ratios[b % len] (masked mean log-ratio).
+
+    The token log-ratios scatter around their sequence's value by `spread` (zero masked mean),
+    so token-level and sequence-level ratios differ; the sequence ratios stay far from the clip
+    bounds 1 +- 0.2 so that rounding cannot flip a clip branch.
+    """
+    r = torch.tensor(ratios, dtype=torch.float32)
+    per_seq = torch.log(r[torch.arange(logp.shape[0]) % len(ratios)]).to(logp.device).unsqueeze(1)  # [B, 1]
+    log_ratio = per_seq + _zero_mean_noise(mask, spread, seed)  # [B, T]
+    return (logp.detach().float() - log_ratio).to(torch.float32)
+
+
+def rollout_logp_with_ratios(old: torch.Tensor, mask: torch.Tensor, level: str,
+                             ratios=(0.3, 0.7, 1.0, 1.4, 3.0), seed: int = 0) -> torch.Tensor:
+    """Sampler log-probs [B, T] whose correction ratios exp(old - rollout) cycle through `ratios`.
+
+    level "token": per token; "sequence": exp(sum of the sequence's masked log-ratios) per
+    sequence (tokens scatter around an even share). The defaults stay far from the default
+    threshold 2 and its inverse, and include values outside [0.5, 2] so TIS truncates and MIS masks.
+    """
+    r = torch.log(torch.tensor(ratios, dtype=torch.float32))
+    if level == "token":
+        picks = r[torch.arange(old.numel()) % len(ratios)].view(old.shape).to(old.device)
+        return (old.detach().float() - picks).to(torch.float32)
+    m = mask.to(torch.float32)
+    lengths = m.sum(1, keepdim=True).clamp(min=1.0)
+    per_seq = r[torch.arange(old.shape[0]) % len(ratios)].to(old.device).unsqueeze(1)  # [B, 1]
+    log_ratio = per_seq / lengths * m + _zero_mean_noise(mask, 0.2, seed)  # [B, T], masked sum = per_seq
+    return (old.detach().float() - log_ratio).to(torch.float32)
