@@ -11,33 +11,9 @@ import pytest
 import torch
 
 from videorft.kernels import ROLLOUT_STAT_NAMES, STAT_NAMES, fused_linear_grpo_loss, reference
-from videorft.kernels.testing import (check_close, make_head, old_logp_with_ratios, old_logp_with_sequence_ratios,
-                                      rollout_logp_with_ratios)
+from videorft.kernels.testing import check_close, loss_menu_batch
 
-B, T, H, V = 5, 11, 40, 97
-SEQUENCE_RATIOS = (1.5, 0.6, 0.95, 1.5, 0.6)
-"""GSPO ratios per row; with the advantages below rows 0 and 1 clip and row 3 meets delta < 1.5."""
-
-
-def menu_batch(seed=0, empty_row=True):
-    """Inputs with ragged masks (row 2 empty when asked), mixed-sign advantages and, for each kind of
-    old log-probs, sampler log-probs whose correction ratios fall on both sides of the threshold."""
-    hidden, weight, targets = make_head((B, T), H, V, seed=seed)
-    gen = torch.Generator().manual_seed(seed + 1)
-    mask = torch.rand(B, T, generator=gen) > 0.3
-    mask[:, 0] = True
-    if empty_row:
-        mask[2] = False
-    advantages = torch.tensor([0.9, -1.3, 0.4, -0.7, 1.1])
-    with torch.no_grad():
-        logp = reference.linear_logprob(hidden, weight, targets)
-    old = {None: None, "token": old_logp_with_ratios(logp),
-           "sequence": old_logp_with_sequence_ratios(logp, mask, SEQUENCE_RATIOS, seed=seed)}
-    rollout = {(kind, level): rollout_logp_with_ratios(logp if o is None else o, mask, level, seed=seed)
-               for kind, o in old.items() for level in ("token", "sequence")}
-    ref = logp + 0.5 * torch.randn(B, T, generator=gen)
-    return dict(hidden=hidden, weight=weight, targets=targets, mask=mask, advantages=advantages,
-                old=old, rollout=rollout, ref=ref)
+B, T = 5, 11
 
 
 def loss_and_grads(backend, batch, case, dtype=torch.float32, **extra):
@@ -98,7 +74,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def batch():
-    return menu_batch()
+    return loss_menu_batch()
 
 
 @pytest.mark.parametrize("name", list(CASES))

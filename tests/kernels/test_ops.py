@@ -79,14 +79,24 @@ def test_linear_logprob_compiles_fullgraph(compile_backend):
         torch.testing.assert_close(g, e)
 
 
-def test_grpo_loss_with_stats_compiles_fullgraph():
+@pytest.mark.parametrize("options", [
+    dict(loss_agg="token-mean"),
+    dict(loss_agg="token-mean", importance_sampling_level="sequence", rollout_is="tis", rollout_is_level="sequence",
+         delta=1.5, num_tokens="tensor"),
+    dict(policy_loss="cispo", rollout_is="mis", loss_agg="seq-mean-token-sum-norm", max_completion_length=11),
+])
+def test_grpo_loss_with_stats_compiles_fullgraph(options):
     hidden, weight, targets = make_head((3, 8), 16, 45)
     mask = torch.rand(3, 8) > 0.2
     adv, old, ref = torch.randn(3), torch.randn(3, 8) - 4, torch.randn(3, 8) - 4
+    options = dict(options)
+    if options.get("num_tokens") == "tensor":  # an all-reduced count stays on the device
+        options["num_tokens"] = mask.sum() + 5
+    if options.get("rollout_is"):
+        options["rollout_logp"] = old + 0.3 * torch.randn(3, 8)
 
     def loss_fn(h, w):
-        loss, stats = grpo_loss_with_stats(h, w, targets, mask, adv, old, ref, backend="torch",
-                                           loss_agg="token-mean")
+        loss, stats = grpo_loss_with_stats(h, w, targets, mask, adv, old, ref, backend="torch", **options)
         return loss + 0.0 * stats.sum()
 
     compiled = torch.compile(loss_fn, backend="aot_eager", fullgraph=True)
