@@ -162,8 +162,14 @@ class RolloutCorrection(NamedTuple):
     """0-d values in the order of ROLLOUT_STAT_NAMES (empty without rollout_is)."""
 
 
+def masked_mean(values: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """Mean of values [B, T] over the active positions (0 when none), as a 0-d fp32 tensor."""
+    total = torch.where(active, values.to(torch.float32), torch.zeros_like(values, dtype=torch.float32)).sum()
+    return total / torch.clamp(active.sum().to(torch.float32), min=1.0)
+
+
 def rollout_correction(old: torch.Tensor, rollout_logp: torch.Tensor | None, m: torch.Tensor,
-                       active: torch.Tensor, opts: LossOptions, masked_mean) -> RolloutCorrection:
+                       active: torch.Tensor, opts: LossOptions) -> RolloutCorrection:
     """Weights that correct for tokens sampled by another engine (e.g. vLLM) than the trainer.
 
     old [B, T]: the trainer's behaviour log-probs (old_logp, or the detached current ones
@@ -188,7 +194,8 @@ def rollout_correction(old: torch.Tensor, rollout_logp: torch.Tensor | None, m: 
     largest = torch.where(active, weight, torch.full_like(weight, float("-inf"))).amax()
     largest = torch.where(active.any(), largest, torch.zeros_like(largest))
     k3 = torch.exp(diff) - diff - 1.0
-    return RolloutCorrection(weight, [masked_mean(weight), largest, masked_mean(cut), masked_mean(k3)])
+    stats = [masked_mean(weight, active), largest, masked_mean(cut, active), masked_mean(k3, active)]
+    return RolloutCorrection(weight, stats)
 
 
 def policy_part(logp: torch.Tensor, old: torch.Tensor, m: torch.Tensor, advantages: torch.Tensor,
@@ -225,15 +232,9 @@ def grpo_loss_coef_stats(logp: torch.Tensor, entropy: torch.Tensor, mask: torch.
     m = mask.to(torch.float32)
     active = m > 0
     zero = torch.zeros_like(logp)
-    count = active.sum().to(torch.float32)
-    denom = torch.clamp(count, min=1.0)
-
-    def masked_mean(values: torch.Tensor) -> torch.Tensor:
-        return torch.where(active, values.to(torch.float32), zero).sum() / denom
-
     weights = token_weights(m, opts.loss_agg, num_tokens, opts.max_completion_length)  # [B, T]
     old = logp if old_logp is None else torch.where(active, old_logp.to(torch.float32), logp)
-    rollout = rollout_correction(old, rollout_logp, m, active, opts, masked_mean)
+    rollout = rollout_correction(old, rollout_logp, m, active, opts)
     part, dx_dlogp = policy_part(logp, old, m, advantages, opts)
     scale = weights * rollout.weight  # [B, T]: the factor on each token's pg
     adv = advantages.to(torch.float32).unsqueeze(1)  # [B, 1]
@@ -254,7 +255,8 @@ def grpo_loss_coef_stats(logp: torch.Tensor, entropy: torch.Tensor, mask: torch.
     loss = torch.where(active, weights * term, zero).sum()
     coef = torch.where(active, coef, zero)
     stats = torch.stack([
-        masked_mean(kl), masked_mean(part.clipped.expand_as(logp)), masked_mean(entropy),
-        masked_mean(part.ratio.expand_as(logp)), masked_mean(logp), count, *rollout.stats,
+        masked_mean(kl, active), masked_mean(part.clipped.expand_as(logp), active), masked_mean(entropy, active),
+        masked_mean(part.ratio.expand_as(logp), active), masked_mean(logp, active),
+        active.sum().to(torch.float32), *rollout.stats,
     ])
     return loss, coef, stats
