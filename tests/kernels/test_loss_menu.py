@@ -196,3 +196,38 @@ def test_bad_options_name_the_argument(options, message, backend, batch):
     with pytest.raises(ValueError, match=message):
         fused_linear_grpo_loss(batch["hidden"], batch["weight"], batch["targets"], batch["mask"],
                                batch["advantages"], backend=backend, **options)
+
+
+# ---------------------------------------------------------------- CUDA, real shapes
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", [
+    dict(importance_sampling_level="sequence", old="sequence", delta=1.3, rollout_is="tis",
+         rollout_is_level="sequence", loss_agg="token-mean", num_tokens="global"),
+    dict(policy_loss="cispo", old="token", rollout_is="mis", loss_agg="seq-mean-token-sum-norm",
+         max_completion_length=640),
+])
+def test_cuda_triton_real_shapes_bf16_with_options(case):
+    from videorft.kernels.testing import (make_head, old_logp_with_ratios, old_logp_with_sequence_ratios,
+                                          rollout_logp_with_ratios)
+
+    bsz, seq = 4, 500
+    hidden, weight, targets = make_head((bsz, seq), 3584, 151936, torch.bfloat16, device="cuda")
+    lengths = torch.tensor([500, 377, 120, 431])
+    mask = (torch.arange(seq)[None, :] < lengths[:, None]).cuda()
+    with torch.no_grad():
+        logp = reference.linear_logprob(hidden.float(), weight.float(), targets)
+    old = {"token": old_logp_with_ratios(logp), "sequence": old_logp_with_sequence_ratios(logp, mask)}[case["old"]]
+    level = case.get("rollout_is_level", "token")
+    batch = dict(hidden=hidden, weight=weight, targets=targets, mask=mask,
+                 advantages=torch.tensor([0.9, -1.3, 0.4, -0.7], device="cuda"), old={case["old"]: old},
+                 rollout={(case["old"], level): rollout_logp_with_ratios(old, mask, level)},
+                 ref=logp + 0.1 * torch.randn_like(logp))
+    case = dict(case)
+    if case.get("num_tokens") == "global":
+        case["num_tokens"] = mask.sum() * 2  # as if another rank held as many tokens
+    ours = loss_and_grads("triton", batch, case, torch.bfloat16)
+    truth = loss_and_grads("naive", batch, case, torch.float32)
+    base = loss_and_grads("naive", batch, case, torch.bfloat16, upcast=False)
+    for name, o, t, b in zip(("loss", "d_hidden", "d_weight"), ours, truth, base):
+        check_close(f"cuda bf16 {name}", o, t, b, torch.bfloat16)
