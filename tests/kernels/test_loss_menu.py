@@ -124,9 +124,9 @@ def test_sequence_ratio_is_one_value_per_sequence(batch):
     check_close("on-policy d_hidden", sequence[1], token[1], None, torch.float32)
 
 
-def test_mis_masks_what_tis_truncates(batch):
-    """Both modes see the same sampler ratios; MIS keeps a token iff TIS leaves its weight unchanged
-    (the defaults' ratios below 1/threshold are kept by TIS at their value, dropped by MIS)."""
+def test_mis_cuts_more_than_tis(batch):
+    """Both modes see the same sampler ratios: TIS truncates those above the threshold, MIS also
+    drops those below 1 / threshold, so it cuts more; the sampler KL does not depend on the mode."""
     tis = loss_and_grads("torch", batch, dict(rollout_is="tis", old="token"))[3]
     mis = loss_and_grads("torch", batch, dict(rollout_is="mis", old="token"))[3]
     assert mis["rollout_is_cut_fraction"] > tis["rollout_is_cut_fraction"] > 0
