@@ -3,11 +3,12 @@
 Three ops in the `videorft` namespace, each with a fake (meta) implementation:
     linear_logprob(hidden, weight, targets, ...) -> (logp, lse, entropy)
     linear_logprob_backward(hidden, weight, targets, lse, grad_logp, ...) -> (d_hidden, d_weight)
-    grpo_loss(hidden, weight, targets, token_weights, token_adv, old?, ref?, ...) -> (loss, stats, coef, lse)
+    grpo_loss(hidden, weight, targets, mask, advantages, old?, ref?, rollout?, ...) -> (loss, stats, coef, lse)
 `linear_logprob` and `grpo_loss` register their autograd formulas; both backwards are the
 `linear_logprob_backward` op, driven by the upstream grad of logp (linear_logprob) or by
 grad_loss * coef (grpo_loss). lse, entropy, stats and coef are not differentiable.
-Tensors are flat: hidden [N, H], weight [V, H], per-token tensors [N].
+hidden is flat [N, H] (weight [V, H], targets [N]); the loss's per-token inputs keep their
+[B, T] shape (the sequence-level options need it) with B * T = N.
 `backend` is a resolved name ("torch" or "triton"); token_chunk/vocab_chunk 0 mean the
 backend's default block sizes.
 """
@@ -20,7 +21,8 @@ import torch
 from torch import Tensor
 
 from videorft.kernels import chunked
-from videorft.kernels.grpo_math import STAT_NAMES, grpo_loss_coef_stats
+from videorft.kernels.grpo_math import grpo_loss_coef_stats, stat_names
+from videorft.kernels.loss_options import LossOptions
 
 
 def _check_targets(targets: Tensor, vocab: int) -> None:
@@ -135,40 +137,53 @@ linear_logprob_op.register_autograd(_logprob_backward, setup_context=_logprob_se
 # ---------------------------------------------------------------- fused GRPO loss
 
 @torch.library.custom_op("videorft::grpo_loss", mutates_args=())
-def grpo_loss_op(hidden: Tensor, weight: Tensor, targets: Tensor, token_weights: Tensor,
-                 token_adv: Tensor, old_logp: Optional[Tensor], ref_logp: Optional[Tensor],
-                 beta: float, clip_low: float, clip_high: float, temperature: float, backend: str,
+def grpo_loss_op(hidden: Tensor, weight: Tensor, targets: Tensor, mask: Tensor, advantages: Tensor,
+                 old_logp: Optional[Tensor], ref_logp: Optional[Tensor], rollout_logp: Optional[Tensor],
+                 num_tokens: Optional[Tensor], beta: float, clip_low: float, clip_high: float,
+                 delta: Optional[float], loss_agg: str, importance_sampling_level: str, policy_loss: str,
+                 rollout_is: Optional[str], rollout_is_level: str, rollout_is_threshold: float,
+                 max_completion_length: Optional[int], temperature: float, backend: str,
                  token_chunk: int, vocab_chunk: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """loss [] = sum(token_weights * term), stats [len(STAT_NAMES)], coef [N] = d loss / d logp, lse [N]."""
+    """loss [], stats [len(stat_names(rollout_is))], coef [N] = d loss / d logp, lse [N].
+
+    hidden [N, H] with N = B * T; mask, old/ref/rollout log-probs [B, T]; advantages [B];
+    num_tokens 0-d or None. The scalars are the fields of `loss_options.LossOptions`.
+    """
+    opts = LossOptions(beta, clip_low, clip_high, loss_agg, importance_sampling_level, policy_loss, delta,
+                       rollout_is, rollout_is_level, rollout_is_threshold, max_completion_length)
     logp, lse, entropy = _forward(hidden, weight, targets, temperature, True, backend,
                                   token_chunk, vocab_chunk)
-    loss, coef, stats = grpo_loss_coef_stats(logp, entropy, token_weights, token_adv, old_logp,
-                                             ref_logp, beta, clip_low, clip_high)
-    return loss, stats, coef, lse
+    shape = mask.shape
+    loss, coef, stats = grpo_loss_coef_stats(logp.view(shape), entropy.view(shape), mask, advantages,
+                                             old_logp, ref_logp, rollout_logp, num_tokens, opts)
+    return loss, stats, coef.reshape(-1), lse
 
 
 @grpo_loss_op.register_fake
-def _(hidden, weight, targets, token_weights, token_adv, old_logp, ref_logp, beta, clip_low,
-      clip_high, temperature, backend, token_chunk, vocab_chunk):
+def _(hidden, weight, targets, mask, advantages, old_logp, ref_logp, rollout_logp, num_tokens, beta,
+      clip_low, clip_high, delta, loss_agg, importance_sampling_level, policy_loss, rollout_is,
+      rollout_is_level, rollout_is_threshold, max_completion_length, temperature, backend,
+      token_chunk, vocab_chunk):
     n = hidden.shape[0]
     f32 = dict(dtype=torch.float32)
-    return (hidden.new_empty((), **f32), hidden.new_empty(len(STAT_NAMES), **f32),
+    return (hidden.new_empty((), **f32), hidden.new_empty(len(stat_names(rollout_is)), **f32),
             hidden.new_empty(n, **f32), hidden.new_empty(n, **f32))
 
 
 def _grpo_setup_context(ctx, inputs, output):
     hidden, weight, targets = inputs[:3]
-    temperature, backend, token_chunk, vocab_chunk = inputs[10:]
+    temperature, backend, token_chunk, vocab_chunk = inputs[-4:]
     _, stats, coef, lse = output
     ctx.mark_non_differentiable(stats, coef, lse)
     ctx.save_for_backward(hidden, weight, targets, lse, coef)
+    ctx.num_inputs = len(inputs)
     _remember(ctx, temperature, backend, token_chunk, vocab_chunk)
 
 
 def _grpo_backward(ctx, grad_loss, grad_stats, grad_coef, grad_lse):
     coef = ctx.saved_tensors[4]
     d_hidden, d_weight = _run_backward(ctx, coef * grad_loss)
-    return (d_hidden, d_weight) + (None,) * 12
+    return (d_hidden, d_weight) + (None,) * (ctx.num_inputs - 2)
 
 
 grpo_loss_op.register_autograd(_grpo_backward, setup_context=_grpo_setup_context)

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from videorft.kernels import STAT_NAMES, fused_linear_grpo_loss, grpo_loss_with_stats, linear_logprob, ops
-from videorft.kernels.grpo_math import token_weights
 from videorft.kernels.testing import make_head
 
 OPCHECK_TESTS = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
@@ -31,15 +30,29 @@ def test_opcheck_backward_op(need):
     torch.library.opcheck(ops.linear_logprob_backward_op, args, test_utils=OPCHECK_TESTS)
 
 
-@pytest.mark.parametrize("with_old, with_ref", [(True, True), (False, False)])
-def test_opcheck_grpo_loss(with_old, with_ref):
+GRPO_OP_DEFAULTS = dict(beta=0.04, clip_low=0.2, clip_high=0.28, delta=None, loss_agg="seq-mean-token-mean",
+                        importance_sampling_level="token", policy_loss="ppo", rollout_is=None,
+                        rollout_is_level="token", rollout_is_threshold=2.0, max_completion_length=None)
+
+
+@pytest.mark.parametrize("with_old, with_ref, options", [
+    (True, True, {}),
+    (False, False, {}),
+    (True, True, dict(importance_sampling_level="sequence", rollout_is="tis", rollout_is_level="sequence",
+                      loss_agg="token-mean", delta=1.5)),
+    (False, False, dict(policy_loss="cispo", rollout_is="mis", loss_agg="seq-mean-token-sum-norm",
+                        max_completion_length=9)),
+])
+def test_opcheck_grpo_loss(with_old, with_ref, options):
     hidden, weight, targets = _flat_inputs(n=24)
-    mask = torch.rand(4, 6) > 0.3
-    weights = token_weights(mask, "seq-mean-token-mean").reshape(-1)
-    adv = torch.randn(4).repeat_interleave(6)
-    old = torch.randn(24) - 4 if with_old else None
-    ref = torch.randn(24) - 4 if with_ref else None
-    args = (hidden, weight, targets, weights, adv, old, ref, 0.04, 0.2, 0.28, 1.0, "torch", 8, 16)
+    mask = (torch.rand(4, 6) > 0.3).float()
+    adv = torch.randn(4)
+    old = torch.randn(4, 6) - 4 if with_old else None
+    ref = torch.randn(4, 6) - 4 if with_ref else None
+    opts = GRPO_OP_DEFAULTS | options
+    rollout = torch.randn(4, 6) - 4 if opts["rollout_is"] else None
+    num_tokens = mask.sum() + 3 if opts["loss_agg"] == "token-mean" else None
+    args = (hidden, weight, targets, mask, adv, old, ref, rollout, num_tokens, *opts.values(), 1.0, "torch", 8, 16)
     torch.library.opcheck(ops.grpo_loss_op, args, test_utils=OPCHECK_TESTS)
 
 
@@ -66,14 +79,24 @@ def test_linear_logprob_compiles_fullgraph(compile_backend):
         torch.testing.assert_close(g, e)
 
 
-def test_grpo_loss_with_stats_compiles_fullgraph():
+@pytest.mark.parametrize("options", [
+    dict(loss_agg="token-mean"),
+    dict(loss_agg="token-mean", importance_sampling_level="sequence", rollout_is="tis", rollout_is_level="sequence",
+         delta=1.5, num_tokens="tensor"),
+    dict(policy_loss="cispo", rollout_is="mis", loss_agg="seq-mean-token-sum-norm", max_completion_length=11),
+])
+def test_grpo_loss_with_stats_compiles_fullgraph(options):
     hidden, weight, targets = make_head((3, 8), 16, 45)
     mask = torch.rand(3, 8) > 0.2
     adv, old, ref = torch.randn(3), torch.randn(3, 8) - 4, torch.randn(3, 8) - 4
+    options = dict(options)
+    if options.get("num_tokens") == "tensor":  # an all-reduced count stays on the device
+        options["num_tokens"] = mask.sum() + 5
+    if options.get("rollout_is"):
+        options["rollout_logp"] = old + 0.3 * torch.randn(3, 8)
 
     def loss_fn(h, w):
-        loss, stats = grpo_loss_with_stats(h, w, targets, mask, adv, old, ref, backend="torch",
-                                           loss_agg="token-mean")
+        loss, stats = grpo_loss_with_stats(h, w, targets, mask, adv, old, ref, backend="torch", **options)
         return loss + 0.0 * stats.sum()
 
     compiled = torch.compile(loss_fn, backend="aot_eager", fullgraph=True)
