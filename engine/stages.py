@@ -35,6 +35,8 @@ STAGES: dict[str, Stage] = {
                   "GRPO with accuracy, format and semantic rewards (HF or colocated vLLM rollouts)"),
     "eval": Stage("videorft.engine.eval.stage:run",
                   "answer a benchmark's records with a checkpoint and score them (eval.json)"),
+    "convert-benchmark": Stage("videorft.engine.eval.convert:run",
+                               "write a benchmark's own release (lmms-eval layout) as a records file to evaluate"),
     "report": Stage("videorft.engine.report:run",
                     "combine a pipeline's evaluations into one table and results.json"),
     "synth": Stage("videorft.loaders.synth.world:run",
