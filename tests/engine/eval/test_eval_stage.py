@@ -101,3 +101,44 @@ def test_two_ranks_split_the_records_and_rank_0_merges(tmp_path, release_root, t
     assert not list(run_dir.glob("predictions.rank*.jsonl"))
     assert set(summary["breakdown"]["scores"]) == {"object_counting", "object_size_estimation",
                                                    "object_rel_direction_easy", "route_planning"}
+
+
+def test_7b_recipe_evaluates_as_released():
+    from pathlib import Path
+
+    from videorft.engine.eval.generate import decoding_for
+
+    cfg = load_config(Path(__file__).resolve().parents[3] / "recipes" / "qwen2_5_vl_7b" / "eval.yaml")
+    assert (cfg.video.min_frames, cfg.video.max_frames) == (32, 32)
+    assert (cfg.video.min_pixels, cfg.video.max_pixels) == (256 * 28 * 28, int(256 * 28 * 28 * 1.05))
+    assert (cfg.data.template, cfg.data.system_prompt, cfg.rollout.backend) == ("eval", "default", "vllm")
+    vllm = decoding_for(cfg.eval, "vllm")
+    assert (vllm.greedy, vllm.temperature, vllm.top_p, vllm.max_new_tokens) == (False, 0.1, 0.001, 1024)
+    assert decoding_for(cfg.eval, "hf").greedy                                   # HF decodes greedily
+    cfg.eval.temperature = 0.0
+    assert decoding_for(cfg.eval, "vllm").greedy
+
+
+def test_vllm_gets_chunks_of_decoded_clips_and_no_hf_model(tiny_model_dir, release_root, tmp_path, overrides):
+    """What the vLLM engine is handed, built on CPU: the tokenizer and config only, whole chunks of
+    prompts with their clips, and no patch rows (vLLM preprocesses the frames itself)."""
+    import torch
+
+    from videorft.engine.eval.benchmarks import get_benchmark
+    from videorft.engine.eval.generate import load_policy, prompt_batches
+    from videorft.engine.eval.reader import read_benchmark
+    from videorft.loaders.build import build_dataset
+
+    cfg = load_config(None, overrides(tmp_path, tiny_model_dir, release_root, release_root, "vsibench",
+                                      "eval.batch_size=3"))
+    model, tokenizer, config = load_policy(cfg, {"rollout": "vllm"}, torch.device("cpu"))
+    assert model is None and config.model_type == "qwen2_5_vl" and tokenizer.eos_token
+    records = read_benchmark(cfg, get_benchmark("vsibench"))
+    dataset = build_dataset(cfg, tokenizer, records, "prompt", model_config=config)
+    _, batches, total = prompt_batches(cfg, dataset, "vllm")
+    chunks = list(batches)
+    assert total == 2 and [len(c) for c in chunks] == [3, 1]
+    sample = chunks[0].samples[0]
+    assert sample.pixel_values.numel() == 0 and sample.clip.frames.shape[0] == 4
+    assert chunks[0].prompt_texts[0].count("<|video_pad|>") == 1 and "C. behind\nD. in front\n\nPlease think" \
+        in chunks[1].prompt_texts[0]
