@@ -11,6 +11,8 @@ did (0.1 and 0.001: near-greedy).
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional
 
@@ -82,6 +84,30 @@ def _vllm_chunks(stream: DataStream, size: int) -> Iterator[PromptBatch]:
         yield PromptBatch(chunk, [])
 
 
+_DONE = object()
+
+
+def one_ahead(batches: Iterable[PromptBatch]) -> Iterator[PromptBatch]:
+    """`batches`, with the next one assembled in a background thread while the caller works on the
+    current one (vLLM generates a chunk while the data loader decodes the next). An error raised while
+    assembling is raised here, in the caller's thread."""
+    slot: queue.Queue = queue.Queue(maxsize=1)
+
+    def fill() -> None:
+        try:
+            for batch in batches:
+                slot.put(batch)
+            slot.put(_DONE)
+        except BaseException as err:                       # handed to the consumer below
+            slot.put(err)
+
+    threading.Thread(target=fill, name="eval-prefetch", daemon=True).start()
+    while (item := slot.get()) is not _DONE:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
 def prompt_batches(cfg: RunConfig, dataset, backend: str) -> tuple[DataStream, Iterable[PromptBatch], int]:
     """(stream, the batches to generate for, their number)."""
     n = len(dataset)
@@ -90,7 +116,7 @@ def prompt_batches(cfg: RunConfig, dataset, backend: str) -> tuple[DataStream, I
                               prefetch=cfg.data.prefetch)
         return stream, stream, len(stream)
     stream = build_loader(dataset, 1, "prompt", num_workers=cfg.data.num_workers, prefetch=cfg.data.prefetch)
-    return stream, _vllm_chunks(stream, cfg.eval.batch_size), -(-n // cfg.eval.batch_size)
+    return stream, one_ahead(_vllm_chunks(stream, cfg.eval.batch_size)), -(-n // cfg.eval.batch_size)
 
 
 def semantic_scorer(cfg: RunConfig, device: torch.device) -> Optional[SemanticScorer]:

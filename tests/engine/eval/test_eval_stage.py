@@ -142,3 +142,17 @@ def test_vllm_gets_chunks_of_decoded_clips_and_no_hf_model(tiny_model_dir, relea
     assert sample.pixel_values.numel() == 0 and sample.clip.frames.shape[0] == 4
     assert chunks[0].prompt_texts[0].count("<|video_pad|>") == 1 and "C. behind\nD. in front\n\nPlease think" \
         in chunks[1].prompt_texts[0]
+
+
+def test_the_next_chunk_is_assembled_ahead_and_errors_reach_the_caller():
+    from videorft.engine.eval.generate import one_ahead
+
+    def chunks():
+        yield "first"
+        raise OSError("disk gone")
+
+    ahead = one_ahead(chunks())
+    assert next(ahead) == "first"
+    with pytest.raises(OSError, match="disk gone"):
+        next(ahead)
+    assert list(one_ahead(iter(range(5)))) == [0, 1, 2, 3, 4]
