@@ -77,6 +77,7 @@ def test_interrupted_evaluation_resumes_by_unique_id(tmp_path, clip_file, tiny_m
     assert third["metrics"] == first["metrics"]
 
 
+@pytest.mark.slow
 def test_two_ranks_split_the_records_and_rank_0_merges(tmp_path, release_root, tiny_model_dir, overrides,
                                                        release_layout):
     """torchrun --nproc_per_node 2 on CPU (gloo): each rank answers every other record."""
