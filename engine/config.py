@@ -309,7 +309,8 @@ class EvalConfig:
 @dataclass(kw_only=True)
 class ConvertConfig:
     benchmark: Optional[BenchmarkName] = None
-    """The benchmark whose own release (the layout lmms-eval reads) is converted to the records layout."""
+    """The benchmark whose own release (the layout lmms-eval reads) is converted to the records layout:
+    vsibench, videommmu, mmvu, mvbench, tempcompass or videomme."""
     source: str = ""
     """The downloaded annotations: a .json, .jsonl or .parquet file, or a folder searched for them (MVBench's
     json/<task>.json files, VideoMMMU's Perception/Comprehension/Adaptation splits)."""
