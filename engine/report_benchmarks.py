@@ -140,6 +140,7 @@ def draw_chart(path: Path, checkpoints: dict[str, dict[str, Any]],
                hatch="//" if label.endswith("(paper)") else None)
     ax.set_xticks(range(len(groups)), [BENCHMARKS[b].title for b in PAPER_BENCHMARKS] + ["mean"])
     ax.set_ylabel("score (%)")
+    ax.set_ylim(0, 100)
     ax.set_title("video benchmarks")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
