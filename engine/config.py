@@ -287,20 +287,53 @@ class RewardConfig:
     """Length bonus for correct completions."""
 
 
+BenchmarkName = Literal["vsibench", "videommmu", "mmvu", "mvbench", "tempcompass", "videomme"]
+
+
 @dataclass(kw_only=True)
 class EvalConfig:
-    benchmarks: list[str] = field(default_factory=lambda: ["synthetic"])
-    """Benchmarks to score, in order."""
+    benchmark: Literal["records", "vsibench", "videommmu", "mmvu", "mvbench", "tempcompass", "videomme"] = "records"
+    """What data.eval_file holds. "records": the plain schema, scored per problem type and broken down
+    by data source. The six paper benchmarks: the Video-R1 / VideoRFT release file eval_<name>.json
+    (data.eval_file may name the folder holding it), scored as the paper reports it (metrics.score)
+    with the benchmark's own breakdown; `videorft convert-benchmark` writes that layout from the
+    benchmarks' own releases."""
+    predictions: str = ""
+    """A JSONL file of {"problem_id", "completion"} rows to score instead of generating (no model is
+    loaded), e.g. an earlier run's predictions.jsonl after a change of scoring rules."""
     temperature: float = 0.1
-    """Decoding temperature (near-greedy with top_p)."""
+    """Sampling temperature of vLLM decoding (VideoRFT evaluates at 0.1; 0 decodes greedily). HF generate
+    always decodes greedily, which near-greedy sampling with top_p 0.001 agrees with."""
     top_p: float = 0.001
-    """Nucleus threshold of evaluation decoding."""
+    """Nucleus threshold of vLLM decoding (VideoRFT: 0.001, which keeps only the most likely token)."""
     max_new_tokens: int = 1024
     """Longest answer."""
     lenient_choice: bool = False
     """Extract the option letter from answers like "(B)" or "B. red" instead of exact match."""
+    released_mra: bool = False
+    """Score numerical VSI-Bench answers with the released evaluation script's float32 MRA instead of the
+    official rule (it moves VSI-Bench by about half a point); eval.json and reports say when it is on."""
     batch_size: int = 8
-    """Prompts generated together."""
+    """Prompts per generate call: HF generate pads them into one batch; vLLM schedules a call's prompts
+    with continuous batching, so give it a few hundred."""
+
+
+@dataclass(kw_only=True)
+class ConvertConfig:
+    benchmark: Optional[BenchmarkName] = None
+    """The benchmark whose own release (the layout lmms-eval reads) is converted to the records layout:
+    vsibench, videommmu, mmvu, mvbench, tempcompass or videomme."""
+    source: str = ""
+    """The downloaded annotations: a .json, .jsonl or .parquet file, or a folder searched for them (MVBench's
+    json/<task>.json files, VideoMMMU's Perception/Comprehension/Adaptation splits)."""
+    output_file: str = ""
+    """The records file to write (a JSON array, as the Video-R1 release; .jsonl writes JSON lines)."""
+    video_dir: str = ""
+    """Folder of the benchmark's videos relative to data.media_root, written into each record's path
+    ("./<video_dir>/<video>"), e.g. "VideoMME/data"."""
+    check_media: bool = False
+    """Check that every converted record's video exists under data.media_root; missing ones are counted
+    and the first few named."""
 
 
 @dataclass(kw_only=True)
@@ -339,11 +372,16 @@ class SynthConfig:
 @dataclass(kw_only=True)
 class ReportConfig:
     evaluations: dict[str, str] = field(default_factory=dict)
-    """Label -> evaluation run directory (holding eval.json), in table order, e.g. base/sft/grpo."""
+    """Label -> evaluation run directory (holding eval.json), in table order, e.g. base/sft/grpo; for
+    benchmark evaluations the label names a checkpoint and its folder may instead hold one evaluation
+    per benchmark in its subfolders (e.g. runs/qwen2_5_vl_7b/eval/{vsibench,mvbench,...})."""
     output_file: str = "runs/results.json"
-    """Where the combined {"stages": {label: metrics}} JSON is written."""
+    """Where the combined JSON is written ({"stages": ...} for record evaluations, "checkpoints" and
+    "paper" for benchmark ones); benchmark reports also draw a grouped bar chart beside it (.png)."""
     columns: list[str] = field(default_factory=lambda: ["accuracy", "format", "semantic"])
-    """Metrics shown in the printed table (all metrics go to the JSON)."""
+    """Metrics shown in the printed table of record evaluations (all metrics go to the JSON)."""
+    paper_rows: list[str] = field(default_factory=lambda: ["Qwen2.5-VL-7B", "Video-R1-7B", "VideoRFT-7B"])
+    """Rows of engine/data/paper_results.yaml printed beside benchmark evaluations."""
 
 
 @dataclass(kw_only=True)
@@ -408,6 +446,8 @@ class RunConfig:
     """Reward functions."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """Evaluation."""
+    convert: ConvertConfig = field(default_factory=ConvertConfig)
+    """Conversion of a benchmark's own release into the records layout."""
     synth: SynthConfig = field(default_factory=SynthConfig)
     """Synthetic video world."""
     report: ReportConfig = field(default_factory=ReportConfig)

@@ -1,6 +1,6 @@
 """Build the datasets and loaders of a stage from its RunConfig, in one call each.
 
-    records = read_split(cfg, "train", require_process=True)
+    records = read_split(cfg, "train", require_process=True, validate=check_solution)
     dataset = build_dataset(cfg, tokenizer, records, mode="sft", model_config=model.config)
     stream = build_stream(cfg, dataset, batch_size=cfg.sft.batch_size, layout="sft", shuffle=True)
     for batch in stream: ...          # stream.skipped counts unreadable media
@@ -17,15 +17,20 @@ from videorft.engine.config import RunConfig
 from videorft.loaders.dataloader import DataStream, Layout, build_loader
 from videorft.loaders.dataset import VideoQADataset
 from videorft.loaders.family import family_named, family_of
-from videorft.loaders.records import RecordSet, read_records
+from videorft.loaders.records import RecordSet, SolutionCheck, read_records
 
 
-def read_split(cfg: RunConfig, split: Literal["train", "eval"], require_process: bool = False) -> RecordSet:
-    """Records of data.train_file or data.eval_file, with data.on_bad_record and data.max_samples."""
+def read_split(cfg: RunConfig, split: Literal["train", "eval"], require_process: bool = False,
+               validate: Optional[SolutionCheck] = None) -> RecordSet:
+    """Records of data.train_file or data.eval_file, with data.on_bad_record and data.max_samples.
+
+    validate: the scorer's solution check (the engine passes its rewards' check_solution), so a
+    record that could not be scored is rejected now rather than in the middle of a run.
+    """
     path = cfg.data.train_file if split == "train" else cfg.data.eval_file
     if not path:
         raise ValueError(f"data.{split}_file is empty; point it at a JSON or JSONL record file")
-    return read_records(path, cfg.data.on_bad_record, cfg.data.max_samples, require_process)
+    return read_records(path, cfg.data.on_bad_record, cfg.data.max_samples, require_process, validate)
 
 
 def build_dataset(cfg: RunConfig, tokenizer, records: RecordSet, mode: Literal["prompt", "sft"],

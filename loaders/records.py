@@ -8,6 +8,19 @@ Every media path resolves under one media root (`./x.mp4` -> media_root/x.mp4) f
 SFT and the rewards alike. A malformed record is an error naming the file, the line and the
 field, or, with on_bad_record="skip", is left out and counted. Keys outside the schema are
 kept in `Record.extra` so files round-trip.
+
+The reader accepts what the released loaders accept: JSON lines inside a `.json` file, a UTF-8
+byte-order mark, CRLF line ends, and a missing or numeric `problem_id`. A missing id is derived
+from the file name and the record's position ("eval_mvbench-17"), so it is the same on every
+read; a repeated id gets a "#2", "#3", ... suffix (and a warning), so an evaluation that resumes
+by id never takes one record for another. A caller that scores records passes `validate` (the
+rewards' solution check), so a record whose answer cannot be scored is rejected here, when the
+file is read, and not in the middle of a training step or an evaluation.
+
+The release of MVBench marks its 200 episodic-reasoning questions `data_type: "frame"` (the
+source was a folder of frames) while their `path` is an encoded .mp4; such a record is read as a
+video. (The released evaluation script passed those questions to the model without their video,
+since its vision loader only knows image and video items.)
 """
 
 from __future__ import annotations
@@ -18,7 +31,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Optional, Sequence
 
 from videorft.loaders.schema import DATA_TYPES, PROBLEM_TYPES
 
@@ -27,7 +40,13 @@ log = logging.getLogger("videorft")
 SCHEMA_KEYS = ("problem_id", "problem", "problem_type", "data_type", "path", "options", "process", "solution",
                "data_source")
 """Record keys in the order they are written."""
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov")
+"""Media suffixes that make a record whose data_type says "frame" a video record."""
 _ANSWER = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
+
+
+SolutionCheck = Callable[[str, str], Any]
+"""Called with (solution, problem_type); raises ValueError when the solution cannot be scored."""
 
 
 class RecordError(ValueError):
@@ -82,6 +101,8 @@ class RecordSet:
     records: list[Record]
     skipped: list[str] = field(default_factory=list)
     """One message per skipped record ("file:line: field: problem")."""
+    renamed: list[str] = field(default_factory=list)
+    """One message per repeated problem_id that was made unique ("file:line: problem_id: 'a' -> 'a#2'")."""
 
     def __len__(self) -> int:
         return len(self.records)
@@ -100,17 +121,36 @@ def _need_str(data: dict, key: str, where: str, required: bool = True) -> str:
     return value
 
 
-def parse_record(data: Any, where: str, require_process: bool = False) -> Record:
-    """Validate one decoded JSON value as a record; errors start with `where` and name the field."""
+def _problem_id(data: dict, where: str, default: Optional[str]) -> str | int:
+    """The record's id: a string or an integer (3.0 reads as 3), or `default` when it has none."""
+    pid = data.get("problem_id")
+    if pid is None and default is not None:
+        return default
+    if isinstance(pid, float) and not isinstance(pid, bool):
+        return int(pid) if pid.is_integer() else str(pid)
+    if pid is None or isinstance(pid, bool) or not isinstance(pid, (str, int)):
+        raise RecordError(f"{where}: problem_id: missing or not a string/number")
+    if isinstance(pid, str) and not pid.strip():
+        raise RecordError(f"{where}: problem_id: empty")
+    return pid
+
+
+def parse_record(data: Any, where: str, require_process: bool = False, validate: Optional[SolutionCheck] = None,
+                 default_id: Optional[str] = None) -> Record:
+    """Validate one decoded JSON value as a record; errors start with `where` and name the field.
+
+    validate: the solution check of the scorer (see SolutionCheck), run once per record.
+    default_id: the id given to a record without one (None: the id is required).
+    """
     if not isinstance(data, dict):
         raise RecordError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    pid = data.get("problem_id")
-    if pid is None or isinstance(pid, bool) or not isinstance(pid, (str, int)):
-        raise RecordError(f"{where}: problem_id: missing or not a string/integer")
+    pid = _problem_id(data, where, default_id)
     kind = _need_str(data, "problem_type", where)
     if kind not in PROBLEM_TYPES:
         raise RecordError(f"{where}: problem_type: {kind!r} is not one of {list(PROBLEM_TYPES)}")
     media = _need_str(data, "data_type", where)
+    if media == "frame" and Path(str(data.get("path", ""))).suffix.lower() in VIDEO_SUFFIXES:
+        media = "video"                      # see the module doc: MVBench's encoded frame folders
     if media not in DATA_TYPES:
         raise RecordError(f"{where}: data_type: {media!r} is not one of {list(DATA_TYPES)}")
     options = data.get("options") or []
@@ -124,16 +164,18 @@ def parse_record(data: Any, where: str, require_process: bool = False) -> Record
                     extra={k: v for k, v in data.items() if k not in SCHEMA_KEYS}, origin=where)
     if require_process and not record.process.strip().startswith("<think>"):
         raise RecordError(f"{where}: process: expected reasoning wrapped in <think></think>")
+    if validate is not None:
+        try:
+            validate(record.solution, record.problem_type)
+        except ValueError as err:
+            raise RecordError(f"{where}: solution: {err}") from None
     return record
 
 
 def _json_items(text: str, name: str) -> Iterator[tuple[int, Any]]:
     """(line, value) for each element of a top-level JSON array, with the line it starts on."""
     decoder = json.JSONDecoder()
-    pos = len(text) - len(text.lstrip())
-    if not text[pos:pos + 1] == "[":
-        raise RecordError(f"{name}:1: expected a JSON array of records (or use .jsonl)")
-    pos += 1
+    pos = len(text) - len(text.lstrip()) + 1          # past the opening "["
     while True:
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
@@ -159,33 +201,64 @@ def _jsonl_items(text: str, name: str) -> Iterator[tuple[int, Any]]:
             yield line_no, RecordError(f"{name}:{line_no}: not valid JSON: {err.msg}")
 
 
+def _items(text: str, path: Path) -> Iterator[tuple[int, Any]]:
+    """A JSON array when the text starts with "[" (and the file is not .jsonl), else JSON lines."""
+    if path.suffix != ".jsonl" and text.lstrip().startswith("["):
+        return _json_items(text, str(path))
+    return _jsonl_items(text, str(path))
+
+
+def _unique_ids(records: list[Record], path: Path) -> list[str]:
+    """Give every repeated problem_id a "#k" suffix (k = 2, 3, ...); one message per renamed record."""
+    seen = {str(r.problem_id) for r in records}
+    counts: dict[str, int] = {}
+    renamed = []
+    for record in records:
+        key = str(record.problem_id)
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] == 1:
+            continue
+        k = counts[key]
+        while f"{key}#{k}" in seen:
+            k += 1
+        record.problem_id = f"{key}#{k}"
+        seen.add(record.problem_id)
+        renamed.append(f"{record.origin}: problem_id: {key!r} repeats; renamed {record.problem_id!r}")
+    if renamed:
+        log.warning("%s: %d repeated problem_id(s) made unique; first: %s", path, len(renamed), renamed[0])
+    return renamed
+
+
 def read_records(path: str | os.PathLike, on_bad_record: Literal["error", "skip"] = "error",
-                 max_samples: int | None = None, require_process: bool = False) -> RecordSet:
-    """Records of a .json (array) or .jsonl file, validated field by field.
+                 max_samples: int | None = None, require_process: bool = False,
+                 validate: Optional[SolutionCheck] = None) -> RecordSet:
+    """Records of a .json (array or JSON lines) or .jsonl file, validated field by field.
 
     on_bad_record "error" raises RecordError at the first bad record ("file:line: field: ...");
     "skip" leaves bad records out, counts them in RecordSet.skipped and logs a summary.
     require_process: the `process` field must hold <think> reasoning (SFT data).
+    validate: the scorer's solution check (SolutionCheck); a record it rejects is a bad record.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"record file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    items = _jsonl_items(text, str(path)) if path.suffix == ".jsonl" else _json_items(text, str(path))
+    text = path.read_text(encoding="utf-8-sig")               # drops a UTF-8 byte-order mark
     out = RecordSet(records=[])
-    for line, value in items:
+    for position, (line, value) in enumerate(_items(text, path), 1):
         if max_samples is not None and len(out.records) >= max_samples:
             break
         try:
             if isinstance(value, RecordError):
                 raise value
-            out.records.append(parse_record(value, f"{path}:{line}", require_process))
+            out.records.append(parse_record(value, f"{path}:{line}", require_process, validate,
+                                            default_id=f"{path.stem}-{position}"))
         except RecordError as err:
             if on_bad_record != "skip":
                 raise
             out.skipped.append(str(err))
     if out.skipped:
         log.warning("%s: skipped %d bad record(s); first: %s", path, len(out.skipped), out.skipped[0])
+    out.renamed = _unique_ids(out.records, path)
     return out
 
 

@@ -1,88 +1,122 @@
-"""`videorft eval`: answer a benchmark's records with a checkpoint and score them.
+"""`videorft eval`: answer a benchmark's records with a checkpoint (or rescore saved answers) and
+write eval.json.
 
-Decoding is near-greedy (VideoRFT evaluates with temperature 0.1 and top_p 0.001, which is greedy
-in effect, so the HF backend decodes greedily). Scores come from the one rewards module with the
-evaluation rules: whole-output fallback when there is no <answer> block, MRA for regression,
-exact option letters unless eval.lenient_choice. Predictions are appended to predictions.jsonl as
-they are made, so an interrupted evaluation resumes without redoing finished records.
+    videorft eval --config recipes/tiny/eval_base.yaml
+    torchrun --nproc_per_node 8 -m videorft.engine.cli eval --config recipes/qwen2_5_vl_7b/eval.yaml \
+        eval.benchmark=mvbench run.output_dir=runs/qwen2_5_vl_7b/eval/mvbench
+    videorft eval --config ... eval.predictions=runs/.../predictions.jsonl   # rescore, no model
+
+Completions are appended to predictions.jsonl as they are made, so a rerun of the same command
+resumes where an interrupted one stopped. Under torchrun or the DeepSpeed launcher each rank
+answers every world_size-th record (its own predictions.rank<r>.jsonl); rank 0 waits for all,
+merges the completions into predictions.jsonl and scores them. Scores come from the one rewards
+module (engine/eval/scoring.py); per-record rows go to scores.jsonl.
 """
 
 from __future__ import annotations
 
-import json
+import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from videorft.engine.backends import resolve_backends
 from videorft.engine.config import RunConfig
-from videorft.engine.eval.aggregate import accuracy_by, aggregate
-from videorft.engine.models.loading import load_model_and_tokenizer
-from videorft.engine.rewards import SemanticScorer, accuracy_reward, eval_rules, format_reward, reasoning_span
-from videorft.engine.rollout import build_rollout
-from videorft.engine.run_dir import RunDir, log
-from videorft.loaders.build import build_dataset, read_split
-from videorft.loaders.dataloader import build_loader
+from videorft.engine.eval.benchmarks import Benchmark, get_benchmark
+from videorft.engine.eval.generate import decoding_for, generate_shard
+from videorft.engine.eval.predictions import (PredictionSink, merge_predictions, predictions_file,
+                                              read_predictions, run_predictions)
+from videorft.engine.eval.reader import read_benchmark
+from videorft.engine.eval.scoring import expected_items, write_summary
+from videorft.engine.rewards import ScoringRules, eval_rules
+from videorft.engine.run_dir import RunDir, is_main_process
+from videorft.engine.trainers.distributed import DistInfo, init_distributed
 
-PREDICTIONS = "predictions.jsonl"
+log = logging.getLogger("videorft")
 
-
-def _done_ids(path: Path) -> set[str]:
-    if not path.is_file():
-        return set()
-    return {json.loads(line)["problem_id"] for line in path.read_text().splitlines() if line.strip()}
-
-
-def _semantic(cfg: RunConfig, device: torch.device) -> SemanticScorer | None:
-    s = cfg.rewards.semantic
-    if not s.encoder_path:
-        return None
-    return SemanticScorer(s.encoder_path, device=device, weight=s.weight, pooling=s.pooling, num_frames=s.num_frames)
-
-
-def _score(completion: str, record, rules, semantic: SemanticScorer | None, clip) -> dict[str, Any]:
-    row = {"problem_id": str(record.problem_id), "problem_type": record.problem_type,
-           "data_source": record.data_source, "completion": completion, "solution": record.solution,
-           "accuracy": accuracy_reward(completion, record.solution, record.problem_type, rules),
-           "format": format_reward(completion)}
-    if semantic is not None:
-        row["semantic"] = semantic.score([reasoning_span(completion)], semantic.embed_video(clip))[0]
-    return row
+WAIT_TIMEOUT = timedelta(hours=24)
+"""How long rank 0 waits for the slowest rank before merging (a whole benchmark on one GPU fits)."""
 
 
 def run(cfg: RunConfig) -> dict[str, Any]:
-    """Evaluate model.path (or the tiny model) on data.eval_file; writes eval.json and predictions."""
+    """Evaluate model.path (or the tiny model) on data.eval_file, or rescore eval.predictions."""
+    benchmark = get_benchmark(cfg.eval.benchmark)
+    if cfg.eval.predictions:
+        return rescore(cfg, benchmark)
+    return evaluate(cfg, benchmark)
+
+
+def _rules(cfg: RunConfig) -> ScoringRules:
+    return eval_rules(cfg.eval.lenient_choice, cfg.eval.released_mra)
+
+
+def rescore(cfg: RunConfig, benchmark: Benchmark) -> dict[str, Any]:
+    """Score the completions of eval.predictions against data.eval_file; nothing is generated."""
+    if not is_main_process():
+        return {}
+    run_dir = RunDir(cfg, "eval")
+    records = read_benchmark(cfg, benchmark)
+    source = Path(cfg.eval.predictions)
+    summary = write_summary(run_dir.path, benchmark, records, read_predictions(source), _rules(cfg),
+                            {"model": cfg.model.path or "tiny", "rescored": str(source)})
+    _report(summary, benchmark, records, cfg)
+    run_dir.close()
+    return summary
+
+
+def evaluate(cfg: RunConfig, benchmark: Benchmark) -> dict[str, Any]:
+    """Generate the missing completions (this rank's share), then merge and score on rank 0."""
     run_dir = RunDir(cfg, "eval")
     backends = resolve_backends(cfg)
     run_dir.record_backends(backends)
-    device = torch.device(backends["device"])
+    owns_group = not (dist.is_available() and dist.is_initialized())
+    info = init_distributed(cfg.distributed, torch.device(backends["device"]))
+    wait_group = dist.new_group(backend="gloo", timeout=WAIT_TIMEOUT) if info.world_size > 1 else None
     torch.manual_seed(cfg.run.seed)
-    model, tokenizer = load_model_and_tokenizer(cfg.model, device, backends["attention"], seed=cfg.run.seed)
-    records = read_split(cfg, "eval")
-    out_path = run_dir.path / PREDICTIONS
-    done = _done_ids(out_path)
-    todo = [r for r in records.records if str(r.problem_id) not in done]
-    log.info("evaluating %d records (%d already done)", len(todo), len(done))
-    dataset = build_dataset(cfg, tokenizer, type(records)(records=todo, skipped=records.skipped), mode="prompt",
-                            model_config=model.config)
-    stream = build_loader(dataset, cfg.eval.batch_size, "prompt", num_workers=cfg.data.num_workers,
-                          prefetch=cfg.data.prefetch)
-    rollout = build_rollout(backends["rollout"], model, tokenizer, cfg.rollout, model_path=cfg.model.path,
-                            dtype=cfg.model.dtype, seed=cfg.run.seed)
-    rules, semantic = eval_rules(cfg.eval.lenient_choice), _semantic(cfg, device)
-    with open(out_path, "a", encoding="utf-8") as sink:
-        for batch in run_dir.progress(stream, total=len(stream), desc="eval"):
-            out = rollout.generate(batch, group_size=1, greedy=True, max_new_tokens=cfg.eval.max_new_tokens)
-            for text, record, clip in zip(out.texts, batch.records, batch.clips):
-                sink.write(json.dumps(_score(text, record, rules, semantic, clip)) + "\n")
-            sink.flush()
-    rows = [json.loads(line) for line in out_path.read_text().splitlines() if line.strip()]
-    metrics = aggregate(rows)
-    summary = {"metrics": metrics, "by_source": accuracy_by(rows, "data_source"), "count": len(rows),
-               "skipped_media": stream.skipped, "skipped_records": len(records.skipped),
-               "model": cfg.model.path or "tiny"}
-    (run_dir.path / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("eval: %s", {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})
+    records = read_benchmark(cfg, benchmark)
+    done = run_predictions(run_dir.path)
+    mine = [r for r in records.records[info.rank::info.world_size] if str(r.problem_id) not in done]
+    log.info("rank %d: %d of its %d records to answer (%d answered before, all ranks)", info.rank, len(mine),
+             len(records.records[info.rank::info.world_size]), len(done))
+    if mine:
+        sink = PredictionSink(predictions_file(run_dir.path, info.rank, info.world_size))
+        try:
+            unreadable = generate_shard(cfg, backends, info.device, mine, sink, run_dir.progress)
+        finally:
+            sink.close()
+        if unreadable:
+            log.warning("rank %d: %d record(s) with unreadable media were not answered", info.rank, unreadable)
+    summary = _finish(cfg, benchmark, run_dir, records, backends, info, wait_group)
+    if owns_group and dist.is_initialized():
+        dist.destroy_process_group()
     run_dir.close()
     return summary
+
+
+def _finish(cfg: RunConfig, benchmark: Benchmark, run_dir: RunDir, records, backends: dict[str, str],
+            info: DistInfo, wait_group) -> dict[str, Any]:
+    """Rank 0, once every rank is done: merge the completions and write eval.json."""
+    if wait_group is not None:
+        dist.barrier(group=wait_group)
+    if not info.is_main:
+        return {}
+    predictions = merge_predictions(run_dir.path, [str(r.problem_id) for r in records.records])
+    details = {"model": cfg.model.path or "tiny", "world_size": info.world_size,
+               "decoding": decoding_for(cfg.eval, backends["rollout"]).as_dict()}
+    summary = write_summary(run_dir.path, benchmark, records, predictions, _rules(cfg), details)
+    _report(summary, benchmark, records, cfg)
+    return summary
+
+
+def _report(summary: dict[str, Any], benchmark: Benchmark, records, cfg: RunConfig) -> None:
+    note = expected_items(benchmark, records, cfg.data.max_samples)
+    if note:
+        log.warning(note)
+    if summary["unanswered"]:
+        log.warning("%s: %d of %d records have no completion (unreadable media); the score covers the rest",
+                    benchmark.title, summary["unanswered"], summary["records"])
+    metrics = {k: round(v, 4) for k, v in summary["metrics"].items() if isinstance(v, float)}
+    log.info("eval %s: %s", benchmark.name, metrics)

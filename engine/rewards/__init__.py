@@ -18,8 +18,9 @@ from videorft.engine.rewards.accuracy import (
     check_solution,
     eval_rules,
     mean_relative_accuracy,
+    released_mean_relative_accuracy,
 )
-from videorft.engine.rewards.answers import extract_answer, format_reward, think_text
+from videorft.engine.rewards.answers import extract_answer, format_reward, solution_answer, think_text
 from videorft.engine.rewards.choice import choice_letter
 from videorft.engine.rewards.group import REWARD_FUNCTIONS, GroupRewards, GroupScorer, length_bonus
 from videorft.engine.rewards.semantic import SemanticScorer
@@ -29,5 +30,6 @@ __all__ = [
     "EVALUATION", "MRA_THRESHOLDS", "REWARD_FUNCTIONS", "TRAINING", "GroupRewards", "GroupScorer",
     "ScoringRules", "SemanticScorer", "accuracy_reward", "check_problem_type", "check_solution",
     "choice_letter", "eval_rules", "extract_answer", "format_reward", "length_bonus",
-    "mean_relative_accuracy", "reasoning_span", "split_sentences", "think_text",
+    "mean_relative_accuracy", "reasoning_span", "released_mean_relative_accuracy", "solution_answer",
+    "split_sentences", "think_text",
 ]

@@ -12,7 +12,9 @@ Choices where the released code was quirky (each is tested):
 - regression in training: 1 - clip(|pred - gt| / |gt|, 0, 1), except that an exact answer always
   scores 1 (the released epsilon made an exact 0 against a ground truth of 0 score 0);
 - OCR and free-form keep their training scorers in evaluation (the released benchmark scorer gave
-  them 0; none of the six benchmarks contains them).
+  them 0; none of the six benchmarks contains them);
+- MRA follows the official VSI-Bench rule (exact arithmetic; the released evaluation script's
+  float32 version is available as `released_mra` for reproducing its numbers, see below).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class ScoringRules:
     """Regression score: 1 - clipped relative error (training) or MRA over 10 thresholds (evaluation)."""
     whole_output_fallback: bool = False
     """Score the whole output as the answer when it has no <answer> block."""
+    released_mra: bool = False
+    """Compute MRA in float32 as the released evaluation script does (see released_mean_relative_accuracy)."""
 
 
 TRAINING = ScoringRules()
@@ -49,9 +53,11 @@ EVALUATION = ScoringRules(regression="mra", whole_output_fallback=True)
 """The rules of benchmark scoring (exact letters as released; set lenient_choice to opt in)."""
 
 
-def eval_rules(lenient_choice: bool = False) -> ScoringRules:
-    """EVALUATION with the lenient multiple-choice reading switched on or off (EvalConfig.lenient_choice)."""
-    return ScoringRules(lenient_choice=lenient_choice, regression="mra", whole_output_fallback=True)
+def eval_rules(lenient_choice: bool = False, released_mra: bool = False) -> ScoringRules:
+    """EVALUATION with the lenient multiple-choice reading and the released float32 MRA switched
+    on or off (EvalConfig.lenient_choice, EvalConfig.released_mra)."""
+    return ScoringRules(lenient_choice=lenient_choice, regression="mra", whole_output_fallback=True,
+                        released_mra=released_mra)
 
 
 def check_problem_type(problem_type: str) -> str:
@@ -108,6 +114,25 @@ def mean_relative_accuracy(answer: str, truth: str) -> float:
     return sum(rel < 1.0 - t for t in MRA_THRESHOLDS) / len(MRA_THRESHOLDS)
 
 
+def released_mean_relative_accuracy(answer: str, truth: str) -> float:
+    """MRA as VideoRFT's released evaluation script computes it: in float32 torch arithmetic.
+
+    There the 1e-8 epsilon vanishes next to |gt| and the thresholds 0.5..0.95 are float32
+    roundings, so an error exactly on a threshold (5 against 4, 3 against 2) falls on either side
+    of it, unlike the official rule; on a VSI-Bench-shaped set this lowers the mean MRA by about
+    one point (half a point of the VSI score). Kept only to reproduce the released numbers.
+    """
+    import torch
+
+    pred, gt = parse_number(answer), parse_number(truth)
+    if pred is None or gt is None:
+        return 0.0
+    p, g = torch.tensor(pred, dtype=torch.float32), torch.tensor(gt, dtype=torch.float32)
+    rel = torch.abs(p - g) / (torch.abs(g) + 1e-8)                                 # float32 scalar
+    thresholds = torch.arange(0.5, 0.95 + 0.05 / 2, 0.05, dtype=torch.float32)      # [10]
+    return (rel < (1 - thresholds)).float().mean().item()
+
+
 def ocr_score(answer: str, truth: str) -> float:
     """1 - word error rate, clipped to [0, 1]."""
     return max(0.0, 1.0 - word_error_rate(truth, answer))
@@ -124,7 +149,9 @@ def _scorer(problem_type: str, rules: ScoringRules) -> Callable[[str, str], floa
     if problem_type == "numerical":
         return numerical_score
     if problem_type == "regression":
-        return mean_relative_accuracy if rules.regression == "mra" else regression_score
+        if rules.regression != "mra":
+            return regression_score
+        return released_mean_relative_accuracy if rules.released_mra else mean_relative_accuracy
     if problem_type == "OCR":
         return ocr_score
     return free_form_score

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from videorft.engine.config import RunConfig
+from videorft.engine.rewards import check_solution
 from videorft.engine.trainers.distributed import DistInfo
 from videorft.engine.trainers.sampler import ResumableSampler
 from videorft.loaders.build import build_dataset, read_split
@@ -18,7 +19,7 @@ from videorft.loaders.dataloader import build_loader
 
 def _stream(cfg: RunConfig, tokenizer, model_config, info: DistInfo, mode: str, layout: str, batch_size: int,
             start_batch: int) -> Iterator[Batch]:
-    records = read_split(cfg, "train", require_process=(mode == "sft"))
+    records = read_split(cfg, "train", require_process=(mode == "sft"), validate=check_solution)
     dataset = build_dataset(cfg, tokenizer, records, mode=mode, model_config=model_config)
     sampler = ResumableSampler(len(dataset), seed=cfg.run.seed, rank=info.rank, world_size=info.world_size,
                                start=start_batch * batch_size)
@@ -43,6 +44,6 @@ def build_sft_loader(cfg: RunConfig, tokenizer, model_config, info: DistInfo, st
 
 def sft_steps_per_epoch(cfg: RunConfig, info: DistInfo) -> int:
     """Optimizer steps in one pass over the SFT records on this many ranks."""
-    n = len(read_split(cfg, "train", require_process=True).records)
+    n = len(read_split(cfg, "train", require_process=True, validate=check_solution).records)
     per_step = cfg.sft.batch_size * cfg.sft.grad_accum * info.world_size
     return max(1, -(-n // per_step))

@@ -1,6 +1,6 @@
 import pytest
 
-from videorft.engine.eval.aggregate import accuracy_by, aggregate
+from videorft.engine.eval.aggregate import accuracy_by, aggregate, category_scores, mean_of_tasks
 
 
 def test_mixed_benchmark_reports_the_average_of_acc_and_mra():
@@ -29,3 +29,17 @@ def test_accuracy_by_source():
     rows = [{"data_source": "a", "accuracy": 1.0}, {"data_source": "a", "accuracy": 0.0},
             {"data_source": "b", "accuracy": 1.0}]
     assert accuracy_by(rows, "data_source") == {"a": 0.5, "b": 1.0}
+
+
+def test_category_scores_leave_out_rows_without_a_category():
+    rows = [{"category": "short", "accuracy": 1.0}, {"category": "short", "accuracy": 0.0},
+            {"category": "long", "accuracy": 0.5}, {"category": None, "accuracy": 1.0}, {"accuracy": 1.0}]
+    assert category_scores(rows) == ({"short": 0.5, "long": 0.5}, {"short": 2, "long": 1})
+
+
+def test_mean_of_tasks_averages_merged_levels_first():
+    """VSI-Bench's official number: the three direction levels count as one of the tasks."""
+    scores = {"easy": 1.0, "medium": 0.0, "hard": 0.5, "counting": 0.2, "route": 0.6}
+    merged = {"easy": "direction", "medium": "direction", "hard": "direction"}
+    assert mean_of_tasks(scores, merged) == pytest.approx((0.5 + 0.2 + 0.6) / 3)
+    assert mean_of_tasks(scores, {}) == pytest.approx(2.3 / 5) and mean_of_tasks({}, merged) is None

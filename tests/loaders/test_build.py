@@ -39,3 +39,26 @@ def test_dataset_follows_the_model_family(small_world, bpe_tokenizer, family):
     with torch.no_grad():
         out = model(**inputs)
     assert out.logits.shape[:2] == batch.input_ids.shape
+
+
+def test_grpo_prompts_reject_an_unscorable_record_when_read(small_world, tmp_path, bpe_tokenizer):
+    """An empty <answer></answer> solution stops (or, with skip, leaves) the run at start-up, not mid-step."""
+    import json
+
+    from videorft.engine.rewards import check_solution
+    from videorft.engine.trainers.data import build_prompt_loader
+    from videorft.engine.trainers.distributed import DistInfo
+    from videorft.loaders.records import RecordError
+
+    rows = [json.loads(line) for line in (small_world / "train.jsonl").read_text().splitlines()][:4]
+    rows[2]["solution"] = "<answer></answer>"
+    bad = tmp_path / "train.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = _cfg(small_world, f"data.train_file={bad}")
+    model = build_tiny_model(TinyModelConfig(), bpe_tokenizer)
+    info = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    with pytest.raises(RecordError, match=r"train.jsonl:3: solution"):
+        build_prompt_loader(cfg, bpe_tokenizer, model.config, info)
+    cfg.data.on_bad_record = "skip"
+    assert len(read_split(cfg, "train", validate=check_solution)) == 3
+    assert len(read_split(cfg, "train")) == 4                               # without the check: read as written

@@ -29,7 +29,7 @@ def test_templates_are_videorft_strings():
 @pytest.mark.parametrize("mode, template, expected", [
     ("append", "train", "What colour is the large shape?\nOptions:\nA. red\nB. blue\nC. green"),
     ("auto", "train", "What colour is the large shape?\nOptions:\nA. red\nB. blue\nC. green"),
-    ("auto", "eval", "What colour is the large shape?\nA. red\nB. blue\nC. green"),
+    ("auto", "eval", "What colour is the large shape?\nA. red\nB. blue\nC. green\n"),
     ("never", "train", "What colour is the large shape?"),
 ])
 def test_options_modes(mode, template, expected):
@@ -52,6 +52,15 @@ def test_auto_never_appends_options_twice(problem):
 def test_options_not_detected_in_plain_problem():
     assert not options_in_problem("Is A. the answer here?", OPTIONS)
     assert not options_in_problem("What colour is the large shape?", OPTIONS)
+
+
+def test_eval_prompt_is_eval_bench_text():
+    """eval_bench.py: problem + "\\n" + each option + "\\n", then the template's "\\n": a blank line."""
+    t = load_templates()
+    text = question_text(_rec(), "auto", "eval")
+    released = "What colour is the large shape?" + "\n" + "".join(op + "\n" for op in OPTIONS)
+    assert text == t.question["eval"].format(Question=released) + t.types["multiple choice"]
+    assert "C. green\n\nPlease think about this question" in text
 
 
 def test_question_text_layout():

@@ -46,7 +46,8 @@ def test_media_path_resolves_under_one_root(tmp_path):
     (_row(problem_type="yes/no"), "problem_type"),
     (_row(data_type="audio"), "data_type"),
     ({k: v for k, v in _row().items() if k != "solution"}, "solution"),
-    ({k: v for k, v in _row().items() if k != "problem_id"}, "problem_id"),
+    (_row(problem_id=[7]), "problem_id"),
+    (_row(problem_id=" "), "problem_id"),
     (_row(problem=""), "problem"),
     (_row(options="A. red"), "options"),
     (_row(path=3), "path"),
@@ -92,6 +93,65 @@ def test_sft_data_needs_reasoning(tmp_path):
     assert read_records(path).records[0].process == ""
     with pytest.raises(RecordError, match=r":1: process"):
         read_records(path, require_process=True)
+
+
+def test_json_lines_in_a_json_file_with_bom_and_crlf(tmp_path):
+    """What the released loaders take: JSON lines in a .json file, a UTF-8 BOM, CRLF line ends."""
+    path = tmp_path / "r.json"
+    text = "\r\n".join(json.dumps(_row(problem_id=i)) for i in (1, 2, 3)) + "\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert [r.problem_id for r in read_records(path).records] == [1, 2, 3]
+    array = tmp_path / "a.json"
+    array.write_bytes(b"\xef\xbb\xbf" + ("[\r\n" + ",\r\n".join(json.dumps(_row(problem_id=i), indent=1)
+                                                              for i in (1, 2)) + "\r\n]\r\n").encode())
+    records = read_records(array).records
+    assert [r.problem_id for r in records] == [1, 2] and records[1].origin.endswith("a.json:16")
+
+
+def test_missing_or_numeric_ids_get_stable_ids(tmp_path):
+    rows = [{k: v for k, v in _row().items() if k != "problem_id"}, _row(problem_id=3.0), _row(problem_id=2.5),
+            _row(problem_id=None)]
+    path = _write_jsonl(tmp_path / "eval_x.jsonl", rows)
+    ids = [r.problem_id for r in read_records(path).records]
+    assert ids == ["eval_x-1", 3, "2.5", "eval_x-4"]
+    assert [r.problem_id for r in read_records(path).records] == ids          # the same on every read
+    assert [r.problem_id for r in read_records(path, max_samples=1).records] == ["eval_x-1"]
+
+
+def test_repeated_ids_are_reported_and_made_unique(tmp_path, caplog):
+    rows = [_row(problem_id=5), _row(problem_id=5, problem="Second?"), _row(problem_id="5#2"), _row(problem_id=5)]
+    path = _write_jsonl(tmp_path / "r.jsonl", rows)
+    with caplog.at_level(logging.WARNING, logger="videorft"):
+        out = read_records(path)
+    assert [r.problem_id for r in out.records] == [5, "5#3", "5#2", "5#4"]
+    assert out.records[1].problem == "Second?" and len({str(r.problem_id) for r in out.records}) == 4
+    assert len(out.renamed) == 2 and out.renamed[0].startswith(f"{path}:2: problem_id: '5' repeats")
+    assert "2 repeated problem_id(s) made unique" in caplog.text
+
+
+def test_unscorable_solutions_are_rejected_when_read(tmp_path):
+    """The scorer's solution check runs in the reader: an empty answer never reaches a training step."""
+    from videorft.engine.rewards import check_solution
+
+    rows = [_row(), _row(problem_id=8, solution="<answer></answer>"),
+            _row(problem_id=9, problem_type="regression", options=[], solution="<answer>about 4</answer>"),
+            _row(problem_id=10)]
+    path = _write_jsonl(tmp_path / "r.jsonl", rows)
+    assert len(read_records(path).records) == 4                                  # no check: read as written
+    with pytest.raises(RecordError, match=r"r\.jsonl:2: solution: .*holds no answer text"):
+        read_records(path, validate=check_solution)
+    out = read_records(path, on_bad_record="skip", validate=check_solution)
+    assert [r.problem_id for r in out.records] == [7, 10]
+    assert len(out.skipped) == 2 and ":3: solution:" in out.skipped[1] and "not a number" in out.skipped[1]
+
+
+def test_frame_records_with_a_video_file_are_videos(tmp_path):
+    """MVBench's release marks its episodic-reasoning clips data_type "frame" though they are .mp4 files."""
+    path = _write_jsonl(tmp_path / "r.jsonl", [_row(data_type="frame", path="./tvqa/a.mp4"),
+                                               _row(problem_id=8, data_type="frame", path="./tvqa/a_frames")])
+    out = read_records(path, on_bad_record="skip")
+    assert [(r.problem_id, r.data_type) for r in out.records] == [(7, "video")]
+    assert ":2: data_type: 'frame'" in out.skipped[0]
 
 
 def test_max_samples(tmp_path):

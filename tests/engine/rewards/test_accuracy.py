@@ -12,6 +12,7 @@ from videorft.engine.rewards import (
     check_problem_type,
     check_solution,
     eval_rules,
+    released_mean_relative_accuracy,
 )
 from videorft.loaders.schema import PROBLEM_TYPES
 
@@ -114,6 +115,27 @@ MRA = [
 def test_regression_mra_in_evaluation(answer, truth, expected):
     got = accuracy_reward(wrap(answer), f"<answer>{truth}</answer>", "regression", EVALUATION)
     assert math.isclose(got, expected, abs_tol=1e-9)
+
+
+# (answer, truth, official MRA, the released script's float32 MRA): they part only on threshold boundaries
+RELEASED_MRA = [
+    ("5", "4", 0.6, 0.5),      # rel 0.25 = 1 - 0.75: official counts it, float32 drops it
+    ("3", "2", 0.1, 0.0),      # rel 0.5 = 1 - 0.5
+    ("150", "100", 0.1, 0.0),
+    ("9", "10", 0.9, 0.9),     # rel 0.1: float32 still passes 0.90
+    ("9.3", "10", 0.9, 0.9),
+    ("4", "4", 1.0, 1.0),
+    ("x", "4", 0.0, 0.0),
+]
+
+
+@pytest.mark.parametrize("answer,truth,official,released", RELEASED_MRA)
+def test_released_float32_mra_is_opt_in(answer, truth, official, released):
+    solution = f"<answer>{truth}</answer>"
+    assert math.isclose(accuracy_reward(wrap(answer), solution, "regression", eval_rules()), official, abs_tol=1e-9)
+    got = accuracy_reward(wrap(answer), solution, "regression", eval_rules(released_mra=True))
+    assert math.isclose(got, released, abs_tol=1e-6)
+    assert math.isclose(released_mean_relative_accuracy(answer, truth), released, abs_tol=1e-6)
 
 
 def test_mra_thresholds():
