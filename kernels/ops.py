@@ -53,6 +53,26 @@ def _forward(hidden, weight, targets, temperature, with_entropy, backend, token_
 
 def _backward(hidden, weight, targets, lse, grad_logp, temperature, need_hidden, need_weight,
               backend, token_chunk, vocab_chunk):
+    """The backend's backward, on the tokens whose upstream gradient is non-zero only.
+
+    A token with grad_logp 0 (padding, a masked-out position, a zero GRPO coefficient)
+    contributes nothing to either gradient, so skipping its [V x H] GEMM work is exact.
+    """
+    keep = grad_logp != 0                                                      # [N]
+    if bool(keep.all()):
+        return _backward_rows(hidden, weight, targets, lse, grad_logp, temperature, need_hidden, need_weight,
+                              backend, token_chunk, vocab_chunk)
+    rows = keep.nonzero().squeeze(1)                                           # [n]
+    d_rows, d_weight = _backward_rows(hidden[rows], weight, targets[rows], lse[rows], grad_logp[rows], temperature,
+                                      need_hidden, need_weight, backend, token_chunk, vocab_chunk)
+    d_hidden = None
+    if need_hidden:
+        d_hidden = torch.zeros_like(hidden).index_copy_(0, rows, d_rows)       # [N, H]
+    return d_hidden, d_weight
+
+
+def _backward_rows(hidden, weight, targets, lse, grad_logp, temperature, need_hidden, need_weight,
+                   backend, token_chunk, vocab_chunk):
     if backend == "triton":
         from videorft.kernels import triton_linear_logprob as tk
 
@@ -136,6 +156,20 @@ linear_logprob_op.register_autograd(_logprob_backward, setup_context=_logprob_se
 
 # ---------------------------------------------------------------- fused GRPO loss
 
+def _masked_forward(hidden, weight, targets, active, temperature, backend, token_chunk, vocab_chunk):
+    """logp, lse, entropy [N] computed on the `active` tokens only (0 elsewhere): padding and
+    masked-out positions never reach the [V x H] GEMM."""
+    if bool(active.all()):
+        return _forward(hidden, weight, targets, temperature, True, backend, token_chunk, vocab_chunk)
+    rows = active.nonzero().squeeze(1)                                          # [n]
+    out = [torch.zeros(active.shape, dtype=torch.float32, device=hidden.device) for _ in range(3)]
+    if rows.numel():
+        parts = _forward(hidden[rows], weight, targets[rows], temperature, True, backend, token_chunk, vocab_chunk)
+        for full, part in zip(out, parts):
+            full.index_copy_(0, rows, part)
+    return tuple(out)
+
+
 @torch.library.custom_op("videorft::grpo_loss", mutates_args=())
 def grpo_loss_op(hidden: Tensor, weight: Tensor, targets: Tensor, mask: Tensor, advantages: Tensor,
                  old_logp: Optional[Tensor], ref_logp: Optional[Tensor], rollout_logp: Optional[Tensor],
@@ -151,8 +185,8 @@ def grpo_loss_op(hidden: Tensor, weight: Tensor, targets: Tensor, mask: Tensor, 
     """
     opts = LossOptions(beta, clip_low, clip_high, loss_agg, importance_sampling_level, policy_loss, delta,
                        rollout_is, rollout_is_level, rollout_is_threshold, max_completion_length)
-    logp, lse, entropy = _forward(hidden, weight, targets, temperature, True, backend,
-                                  token_chunk, vocab_chunk)
+    logp, lse, entropy = _masked_forward(hidden, weight, targets, mask.reshape(-1) > 0, temperature, backend,
+                                         token_chunk, vocab_chunk)
     shape = mask.shape
     loss, coef, stats = grpo_loss_coef_stats(logp.view(shape), entropy.view(shape), mask, advantages,
                                              old_logp, ref_logp, rollout_logp, num_tokens, opts)
