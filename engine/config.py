@@ -223,7 +223,27 @@ class GRPOConfig:
     clip_high: float = 0.2
     """Upper PPO clip range of the importance ratio."""
     loss_agg: Literal["seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm"] = "seq-mean-token-mean"
-    """Loss aggregation: GRPO/VideoRFT, DAPO token mean, or Dr.GRPO constant normaliser."""
+    """Loss aggregation: GRPO/VideoRFT; DAPO's token mean over the step's tokens of all ranks; Dr. GRPO's
+    sum over B x rollout.max_new_tokens."""
+    importance_sampling_level: Literal["token", "sequence"] = "token"
+    """Importance ratio per token, or one per sequence (GSPO: exp of the mean token log-ratio)."""
+    policy_loss: Literal["ppo", "cispo"] = "ppo"
+    """PPO's clipped surrogate, or CISPO (the truncated, detached importance weight times the log-prob)."""
+    delta: Optional[float] = None
+    """Two-sided clipping: the unclipped ratio is capped at delta (>= 1 + clip_high); None: off."""
+    rollout_is: Optional[Literal["tis", "mis"]] = None
+    """Correct the mismatch between the sampler's and the trainer's probabilities (vLLM's kernels differ
+    from training's): "tis" weights by min(ratio, threshold), "mis" masks tokens or sequences whose ratio
+    leaves [1/threshold, threshold]; None: off."""
+    rollout_is_level: Literal["token", "sequence"] = "token"
+    """The sampler correction per token, or one value per sequence (product of its token ratios)."""
+    rollout_is_threshold: float = 2.0
+    """Truncation bound of "tis"; band [1/threshold, threshold] of "mis"."""
+    dynamic_sampling: bool = False
+    """DAPO's dynamic sampling: draw more prompts until the step has prompts_per_step groups whose rewards
+    are not all equal (groups with equal rewards carry no advantage), at most dynamic_sampling_draws draws."""
+    dynamic_sampling_draws: int = 4
+    """Most prompt batches one step may draw with dynamic_sampling (then it trains on what it has)."""
     inner_updates: int = 1
     """Policy updates per batch of rollouts; >1 uses old log-probs and clipping."""
     micro_rows: int = 0

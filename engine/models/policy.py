@@ -36,6 +36,10 @@ class GRPOLossInputs:
     """float [B, C] behaviour-policy log-probs (None: on-policy)."""
     ref_logp: torch.Tensor | None = None
     """float [B, C] reference log-probs for the KL term (None: no KL)."""
+    rollout_logp: torch.Tensor | None = None
+    """float [B, C] the sampler's log-probs, for the sampler-vs-trainer correction (options rollout_is)."""
+    num_tokens: torch.Tensor | None = None
+    """0-d divisor of the "token-mean" aggregation (the step's token count, see grpo_step)."""
     options: dict = field(default_factory=dict)
     """Scalar options of videorft.kernels.fused_linear_grpo_loss (beta, clip_low, clip_high,
     temperature, loss_agg, ...), derived once per run from the GRPO settings."""
@@ -76,8 +80,8 @@ class LossHead(nn.Module):
     def _grpo_loss(self, hidden: torch.Tensor, targets: torch.Tensor, grpo: GRPOLossInputs):
         """(loss, metrics) of the fused lm_head + GRPO loss."""
         return fused_linear_grpo_loss(hidden, self.weight, targets, grpo.mask, grpo.advantages,
-                                      old_logp=grpo.old_logp, ref_logp=grpo.ref_logp, backend=self.backend,
-                                      **grpo.options)
+                                      old_logp=grpo.old_logp, ref_logp=grpo.ref_logp, rollout_logp=grpo.rollout_logp,
+                                      num_tokens=grpo.num_tokens, backend=self.backend, **grpo.options)
 
 
 class PolicyModel(nn.Module):

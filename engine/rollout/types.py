@@ -33,6 +33,9 @@ class Rollouts:
     """Decoded completions (special tokens removed), as the rewards read them."""
     group_size: int
     """G."""
+    logprobs: torch.Tensor | None = None
+    """float32 [P*G, C]: each sampled token's log-prob under the sampler (0 on padding), for the
+    sampler-vs-trainer correction; None when the engine does not report it."""
 
     @property
     def lengths(self) -> torch.Tensor:

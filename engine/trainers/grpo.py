@@ -31,6 +31,7 @@ from videorft.engine.trainers.grpo_step import StepContext, grpo_step
 from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb
 from videorft.engine.trainers.reference import build_reference
 from videorft.engine.trainers.train_engine import TrainEngine
+from videorft.loaders.collate import SpecialIds
 
 
 def _context(cfg: RunConfig, run_dir: RunDir) -> tuple[StepContext, Any, Any]:
@@ -53,7 +54,8 @@ def _context(cfg: RunConfig, run_dir: RunDir) -> tuple[StepContext, Any, Any]:
     ctx = StepContext(cfg=cfg, engine=engine, rollout=rollout,
                       scorer=GroupScorer.from_config(cfg.rewards, info.device, dtype=scorer_dtype),
                       reference=build_reference(cfg, info, backends["attention"], backends["kernels"]),
-                      timer=PhaseTimer(info.device), device=info.device)
+                      timer=PhaseTimer(info.device), device=info.device,
+                      special_ids=SpecialIds.from_tokenizer(tokenizer))
     return ctx, tokenizer, info
 
 
@@ -80,17 +82,16 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         run_dir.resume_at(state["step"])
         ctx.rollout.sync_weights(ctx.engine.policy.model)   # the first rollout samples the resumed policy
         log.info("resumed from %s at step %d", resume, state["step"])
-    batches = build_prompt_loader(cfg, tokenizer, ctx.engine.policy.config, info, start_batch=state["step"])
+    # a step may draw several prompt batches (dynamic sampling): a resume continues after the last drawn
+    drawn = state.get("batches", state["step"])
+    batches = Counted(build_prompt_loader(cfg, tokenizer, ctx.engine.policy.config, info, start_batch=drawn))
     if resume is not None:
         restore_rng(resume, info.rank)                 # last: set-up must not draw from the restored streams
     last: dict[str, float] = {}
     for step in run_dir.progress(range(state["step"], cfg.grpo.steps), total=cfg.grpo.steps - state["step"]):
         started = time.perf_counter()
-        batch = next(batches)
-        ctx.timer.add("decode", batch.decode_seconds)
-        ctx.timer.add("preprocess", batch.preprocess_seconds)
         try:
-            metrics = grpo_step(ctx, batch)
+            metrics = grpo_step(ctx, batches)
             state["bad_steps"] = 0
         except FloatingPointError as err:
             ctx.timer.pop()                            # the skipped step's phase times are not the next one's
@@ -101,7 +102,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
                 raise RuntimeError(f"stopping at step {step + 1}: {state['bad_steps']} non-finite losses in a row "
                                    f"(grpo.max_bad_steps={cfg.grpo.max_bad_steps})") from err
             metrics = {}
-        state["step"] = step + 1
+        state["step"], state["batches"] = step + 1, drawn + batches.count
         if metrics and (step + 1) % cfg.run.log_every == 0:
             # completion tokens sampled and trained on in this step
             tokens = int(metrics.get("completion_length", 0) * cfg.grpo.prompts_per_step * cfg.rollout.group_size)
@@ -109,6 +110,21 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         if (step + 1) % cfg.grpo.save_every == 0 or step + 1 == cfg.grpo.steps:
             save_checkpoint(ctx.engine, tokenizer, run_dir.path, step + 1, state)
     return _finish(run_dir, ctx, info, state, last)
+
+
+class Counted:
+    """An iterator that counts what it hands out."""
+
+    def __init__(self, items):
+        self.items, self.count = iter(items), 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item = next(self.items)
+        self.count += 1
+        return item
 
 
 def _finish(run_dir: RunDir, ctx: StepContext, info, state: dict, last: dict) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -29,12 +29,13 @@ from videorft.engine.models.policy import GRPOLossInputs
 from videorft.engine.models.prefix_sharing import share_prefixes
 from videorft.engine.rewards import GroupScorer
 from videorft.engine.rl.advantages import group_advantages, group_outcomes
-from videorft.engine.rollout.types import Rollouts
 from videorft.engine.trainers.distributed import all_ranks_true
+from videorft.engine.trainers.groups import Groups, collect_groups
 from videorft.engine.trainers.phases import PhaseTimer
 from videorft.engine.trainers.sequences import (MicroBatch, SequenceBatch, build_sequences, micro_batch_shares,
                                                 micro_batches, select_rows)
 from videorft.engine.trainers.train_engine import TrainEngine
+from videorft.loaders.collate import SpecialIds
 
 
 @dataclass
@@ -51,38 +52,33 @@ class StepContext:
     """The frozen reference's log-prob forward (PolicyModel-like), or None without the KL term."""
     timer: PhaseTimer
     device: torch.device
-
-
-@dataclass
-class Rewards:
-    """Rewards of the step's P*G completions, grouped by prompt."""
-
-    total: torch.Tensor
-    """float [P*G]."""
-    parts: dict[str, torch.Tensor]
-    """name -> float [P*G] per reward function."""
+    special_ids: SpecialIds
+    """The tokenizer's pad and vision token ids (to re-collate the groups dynamic sampling keeps)."""
 
 
 def loss_options(cfg: RunConfig) -> dict[str, Any]:
-    """The scalar options of the fused GRPO loss, from the run's GRPO and rollout settings."""
+    """The scalar options of the fused GRPO loss, from the run's GRPO and rollout settings.
+
+    Dr. GRPO's divisor is the longest completion the rollouts may produce (rollout.max_new_tokens).
+    """
     g = cfg.grpo
     return {"beta": g.beta, "clip_low": g.clip_low, "clip_high": g.clip_high,
-            "temperature": cfg.rollout.temperature, "loss_agg": g.loss_agg}
+            "temperature": cfg.rollout.temperature, "loss_agg": g.loss_agg,
+            "importance_sampling_level": g.importance_sampling_level, "policy_loss": g.policy_loss,
+            "delta": g.delta, "rollout_is": g.rollout_is, "rollout_is_level": g.rollout_is_level,
+            "rollout_is_threshold": g.rollout_is_threshold,
+            "max_completion_length": cfg.rollout.max_new_tokens if g.loss_agg == "seq-mean-token-sum-norm" else None}
 
 
-def score(scorer: GroupScorer, batch, rollouts: Rollouts) -> Rewards:
-    """Rewards of every completion against its record, with the prompt's own decoded clip."""
-    g = rollouts.group_size
-    lengths = rollouts.lengths.tolist()
-    totals, parts = [], {}
-    for p, (record, clip) in enumerate(zip(batch.records, batch.clips)):
-        rows = slice(p * g, (p + 1) * g)
-        scored = scorer.score_group(rollouts.texts[rows], lengths[rows], record.solution, record.problem_type,
-                                    scorer.embed_video(clip))
-        totals.append(scored.total)
-        for name, values in scored.per_function.items():
-            parts.setdefault(name, []).append(values)
-    return Rewards(torch.cat(totals), {k: torch.cat(v) for k, v in parts.items()})
+def step_token_count(mask: torch.Tensor, info) -> torch.Tensor:
+    """0-d: the masked-in completion tokens of the step over all ranks, divided by the number of
+    ranks. The data-parallel gradient is the ranks' mean, so dividing each rank's token sum by this
+    makes DAPO's token mean exact over the whole step (every token weighs the same on every rank)."""
+    count = mask.sum().to(torch.float32).reshape(1)
+    if info.world_size > 1 and torch.distributed.is_initialized():
+        count = count.to(info.device if torch.distributed.get_backend() == "nccl" else "cpu")
+        torch.distributed.all_reduce(count)
+    return (count / info.world_size).to(mask.device).reshape(())
 
 
 @dataclass
@@ -126,14 +122,17 @@ def forward_logprobs(model: Callable[..., torch.Tensor], seq: SequenceBatch, chu
 
 def update(engine: TrainEngine, seq: SequenceBatch, chunks: Sequence[Chunk], advantages: torch.Tensor,
            old_logp: torch.Tensor | None, ref_logp: torch.Tensor | None, options: dict[str, Any],
-           inner_updates: int) -> dict[str, float]:
+           inner_updates: int, rollout_logp: torch.Tensor | None = None) -> dict[str, float]:
     """`inner_updates` optimizer steps on the step's rows; returns the loss metrics (weighted means).
 
-    A non-finite loss on any rank makes every rank drop the whole step: the chunk's backward is
-    replaced by a zero loss (ranks stay in step), the accumulated gradients are discarded, and
-    FloatingPointError is raised for the trainer to count.
+    rollout_logp [P*G, C]: the sampler's log-probs, for options["rollout_is"]. A non-finite loss on
+    any rank makes every rank drop the whole step: the chunk's backward is replaced by a zero loss
+    (ranks stay in step), the accumulated gradients are discarded, and FloatingPointError is raised
+    for the trainer to count.
     """
-    shares = micro_batch_shares(seq.completion_mask, [c.batch for c in chunks], options["loss_agg"])
+    num_tokens = step_token_count(seq.completion_mask, engine.info) if options["loss_agg"] == "token-mean" else None
+    shares = micro_batch_shares(seq.completion_mask, [c.batch for c in chunks], options["loss_agg"], num_tokens,
+                                options["max_completion_length"])
     sums: dict[str, float] = {}
     for _ in range(inner_updates):
         for chunk, share in zip(chunks, shares):
@@ -141,7 +140,9 @@ def update(engine: TrainEngine, seq: SequenceBatch, chunks: Sequence[Chunk], adv
             grpo = GRPOLossInputs(
                 mask=sub.completion_mask * (0.0 if chunk.batch.padding else 1.0), advantages=advantages[rows],
                 old_logp=None if old_logp is None else old_logp[rows],
-                ref_logp=None if ref_logp is None else ref_logp[rows], options=options)
+                ref_logp=None if ref_logp is None else ref_logp[rows],
+                rollout_logp=None if rollout_logp is None else rollout_logp[rows], num_tokens=num_tokens,
+                options=options)
             loss, metrics = engine(targets=sub.completion_ids, grpo=grpo, **chunk.model_inputs)
             value = float(loss.detach())
             if not all_ranks_true(math.isfinite(value), engine.info):
@@ -155,33 +156,41 @@ def update(engine: TrainEngine, seq: SequenceBatch, chunks: Sequence[Chunk], adv
     return sums
 
 
-def summarise(rewards: Rewards, rollouts: Rollouts, update_metrics: dict[str, float]) -> dict[str, float]:
+def summarise(groups: Groups, update_metrics: dict[str, float], dynamic: bool) -> dict[str, float]:
     """The step's logged metrics (rewards, outcomes, lengths, loss); phase times are added by the caller."""
-    total, g = rewards.total, rollouts.group_size
+    total, rollouts = groups.rewards.total, groups.rollouts
+    g = rollouts.group_size
     out = {"reward": float(total.mean()), "reward_std": float(total.std()) if total.numel() > 1 else 0.0,
            "completion_length": float(rollouts.lengths.float().mean())}
-    for name, values in rewards.parts.items():
+    for name, values in groups.rewards.parts.items():
         out[f"reward/{name}"] = float(values.mean())
-    if "accuracy" in rewards.parts:
-        acc = rewards.parts["accuracy"]
+    if "accuracy" in groups.rewards.parts:
+        acc = groups.rewards.parts["accuracy"]
         out["accuracy"] = float(acc.mean())
         out["all_wrong"], out["all_correct"] = group_outcomes(acc, g, low=0.0, high=1.0)
+    if dynamic:
+        out["dynamic/draws"] = float(groups.draws)
+        out["dynamic/dropped_fraction"] = groups.dropped / (groups.dropped + len(groups.batch))
     out.update(update_metrics)
     return {k: v for k, v in out.items() if not (isinstance(v, float) and math.isnan(v))}
 
 
-def grpo_step(ctx: StepContext, batch) -> dict[str, float]:
-    """One GRPO step on a prompt batch; returns its metrics (raises FloatingPointError when skipped)."""
+def grpo_step(ctx: StepContext, batches: Iterator) -> dict[str, float]:
+    """One GRPO step on the next prompt batch(es); returns its metrics (FloatingPointError when skipped)."""
     grpo, rollout_cfg, timer = ctx.cfg.grpo, ctx.cfg.rollout, ctx.timer
     ctx.engine.train(True)
-    with timer.phase("rollout"):
-        rollouts = ctx.rollout.generate(batch, group_size=rollout_cfg.group_size)
-        ctx.rollout.sleep()                        # vLLM frees its memory for the update
-    with timer.phase("reward"):
-        rewards = score(ctx.scorer, batch, rollouts)
-    advantages = group_advantages(rewards.total, rollouts.group_size, grpo.adv_eps, grpo.adv_std).to(ctx.device)
+    groups = collect_groups(ctx, batches)                 # rollout and reward phases
+    rollouts = groups.rollouts
+    advantages = group_advantages(groups.rewards.total, rollouts.group_size, grpo.adv_eps,
+                                  grpo.adv_std).to(ctx.device)
+    rollout_logp = None
+    if grpo.rollout_is is not None:
+        if rollouts.logprobs is None:
+            raise ValueError(f"grpo.rollout_is={grpo.rollout_is!r} needs the sampler's log-probs, which the "
+                             f"{type(ctx.rollout).__name__} engine did not return")
+        rollout_logp = rollouts.logprobs.to(ctx.device)
     with timer.phase("logprob"):
-        seq = build_sequences(batch.model_inputs(), rollouts, ctx.device)
+        seq = build_sequences(groups.batch.model_inputs(), rollouts, ctx.device)
         g = rollouts.group_size
         policy = ctx.engine.policy
         chunks = prepare_chunks(seq, micro_batches(seq.rows, grpo.micro_rows, ctx.engine.info,
@@ -193,7 +202,8 @@ def grpo_step(ctx: StepContext, batch) -> dict[str, float]:
         if ctx.reference is not None:
             ref = forward_logprobs(ctx.reference, seq, chunks, rollout_cfg.temperature)
     with timer.phase("update"):
-        metrics = update(ctx.engine, seq, chunks, advantages, old, ref, loss_options(ctx.cfg), grpo.inner_updates)
+        metrics = update(ctx.engine, seq, chunks, advantages, old, ref, loss_options(ctx.cfg), grpo.inner_updates,
+                         rollout_logp)
     with timer.phase("sync"):
         ctx.rollout.sync_weights(ctx.engine.policy.model)
-    return summarise(rewards, rollouts, metrics)
+    return summarise(groups, metrics, grpo.dynamic_sampling)

@@ -148,17 +148,20 @@ def micro_batches(n_rows: int, micro_rows: int, info=None, whole: int = 1) -> li
     return chunks + [MicroBatch(chunks[0].rows[:whole], padding=True)] * (count - len(chunks))
 
 
-def micro_batch_shares(mask: torch.Tensor, chunks: Sequence[MicroBatch], loss_agg: str) -> list[float]:
+def micro_batch_shares(mask: torch.Tensor, chunks: Sequence[MicroBatch], loss_agg: str,
+                       num_tokens: torch.Tensor | None = None, max_completion_length: int | None = None
+                       ) -> list[float]:
     """Weight of each chunk's own loss in the full-batch objective, from the rows the step has.
 
     mask [R, C]. The fused loss normalises a chunk by its own rows (its sequences, tokens or rows,
     per `loss_agg`); the share rescales that to the full batch, so the chunks' weighted losses sum
     to the loss of all R rows at once: share = sum of the chunk's full-batch token weights / sum of
-    its own token weights (kernels' token_weights). Padding chunks get 0.
+    its own token weights (kernels' token_weights, with the loss's num_tokens and
+    max_completion_length: a fixed divisor gives every chunk share 1). Padding chunks get 0.
     """
-    full = token_weights(mask, loss_agg)                                     # [R, C]
+    full = token_weights(mask, loss_agg, num_tokens, max_completion_length)   # [R, C]
     shares = []
     for chunk in chunks:
-        own = token_weights(mask[chunk.rows], loss_agg).sum()
+        own = token_weights(mask[chunk.rows], loss_agg, num_tokens, max_completion_length).sum()
         shares.append(0.0 if chunk.padding or own <= 0 else float(full[chunk.rows].sum() / own))
     return shares

@@ -27,6 +27,7 @@ from videorft.engine.trainers.phases import PhaseTimer
 from videorft.engine.trainers.reference import ReferencePolicy
 from videorft.engine.trainers.sequences import build_sequences, micro_batches
 from videorft.engine.trainers.train_engine import TrainEngine
+from videorft.loaders.collate import SpecialIds
 from videorft.loaders.family import FAMILY_NAMES
 
 pytestmark = pytest.mark.slow
@@ -113,8 +114,8 @@ def test_rollout_and_step_run_for_every_family(world, tokenizer, family):
     reference = ReferencePolicy(PolicyModel(copy.deepcopy(model), "torch").requires_grad_(False), CPU)
     ctx = StepContext(cfg=cfg, engine=engine, rollout=HFRollout(engine.policy.model, tokenizer, cfg.rollout),
                       scorer=GroupScorer.from_config(cfg.rewards), reference=reference, timer=PhaseTimer(CPU),
-                      device=CPU)
-    metrics = grpo_step(ctx, batch)
+                      device=CPU, special_ids=SpecialIds.from_tokenizer(tokenizer))
+    metrics = grpo_step(ctx, iter([batch]))
     assert {"loss", "kl", "grad_norm", "reward", "completion_length"} <= set(metrics)
     assert metrics["kl"] == pytest.approx(0.0, abs=1e-6)          # the policy starts as the reference
 
