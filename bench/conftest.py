@@ -3,7 +3,8 @@
 Every benchmark compares providers side by side in one run and records its derived figures in
 `benchmark.extra_info` under the keys of DESIGN.md: provider, device, shape, tokens_per_s,
 tflops, gb_per_s, peak_mem_mib. Record results with
-`pytest bench/ --benchmark-json=bench/results/<hardware>/<suite>-<yyyymmdd>.json`.
+`pytest bench/ --benchmark-json=bench/results/<hardware>/<suite>-<yyyymmdd>.json`; `--guard` turns
+the guarded figures into a regression gate (bench/guard.py).
 """
 
 import os
@@ -13,6 +14,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+from bench.guard import guard, pytest_addoption, pytest_configure, pytest_sessionfinish  # noqa: E402,F401  (plugin)
 
 HAS_CUDA = torch.cuda.is_available()
 if not HAS_CUDA:

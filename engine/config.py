@@ -34,6 +34,9 @@ class RunSection:
     """Show progress bars on the console for long loops."""
     tensorboard: bool = True
     """Also write TensorBoard event files next to metrics.jsonl."""
+    profile_steps: int = 0
+    """Trace this many training steps (after the first) with torch.profiler into <output_dir>/profile/
+    (Chrome-trace JSON for Perfetto or TensorBoard), the step's phases labelled; 0: off."""
 
 
 @dataclass(kw_only=True)

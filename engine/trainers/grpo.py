@@ -27,8 +27,10 @@ from videorft.engine.trainers.checkpoint import (export_final, latest_checkpoint
 from videorft.engine.trainers.data import build_prompt_loader
 from videorft.engine.trainers.digest import maybe_write_param_digests
 from videorft.engine.trainers.distributed import init_distributed, reduce_metrics, seed_everything
+from videorft.engine.trainers.flops import utilisation
 from videorft.engine.trainers.grpo_step import StepContext, grpo_step
 from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb
+from videorft.engine.trainers.profiling import step_profiler
 from videorft.engine.trainers.reference import build_reference
 from videorft.engine.trainers.train_engine import TrainEngine
 from videorft.loaders.collate import SpecialIds
@@ -63,6 +65,8 @@ def _log_step(run_dir: RunDir, info, step: int, metrics: dict[str, float], ctx: 
               seconds: float, tokens: int) -> dict[str, float]:
     metrics.update(ctx.timer.pop())
     metrics["tokens_per_s"] = tokens / max(seconds, 1e-9)
+    metrics.update(utilisation(metrics.pop("model_flops"), metrics.get("time/logprob", 0.0) +
+                               metrics.get("time/update", 0.0), ctx.device))
     metrics["peak_mem_mb"] = peak_memory_mb(ctx.device)
     metrics["lr"] = ctx.engine.step_lr
     metrics = reduce_metrics(metrics, info)
@@ -87,6 +91,14 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     batches = Counted(build_prompt_loader(cfg, tokenizer, ctx.engine.policy.config, info, start_batch=drawn))
     if resume is not None:
         restore_rng(resume, info.rank)                 # last: set-up must not draw from the restored streams
+    with step_profiler(run_dir.path, cfg.run.profile_steps, info.device) as profiler:
+        last = _loop(cfg, run_dir, ctx, tokenizer, info, state, batches, drawn, profiler)
+    return _finish(run_dir, ctx, info, state, last)
+
+
+def _loop(cfg: RunConfig, run_dir: RunDir, ctx: StepContext, tokenizer, info, state: dict, batches, drawn: int,
+          profiler) -> dict[str, float]:
+    """The steps from state["step"] on: train, log, checkpoint; returns the last logged metrics."""
     last: dict[str, float] = {}
     for step in run_dir.progress(range(state["step"], cfg.grpo.steps), total=cfg.grpo.steps - state["step"]):
         started = time.perf_counter()
@@ -109,7 +121,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             last = _log_step(run_dir, info, step + 1, metrics, ctx, time.perf_counter() - started, tokens)
         if (step + 1) % cfg.grpo.save_every == 0 or step + 1 == cfg.grpo.steps:
             save_checkpoint(ctx.engine, tokenizer, run_dir.path, step + 1, state)
-    return _finish(run_dir, ctx, info, state, last)
+        profiler.step()
+    return last
 
 
 class Counted:

@@ -30,6 +30,7 @@ from videorft.engine.models.prefix_sharing import share_prefixes
 from videorft.engine.rewards import GroupScorer
 from videorft.engine.rl.advantages import group_advantages, group_outcomes
 from videorft.engine.trainers.distributed import all_ranks_true
+from videorft.engine.trainers.flops import ModelShape, grpo_step_flops
 from videorft.engine.trainers.groups import Groups, collect_groups
 from videorft.engine.trainers.phases import PhaseTimer
 from videorft.engine.trainers.sequences import (MicroBatch, SequenceBatch, build_sequences, micro_batch_shares,
@@ -206,4 +207,19 @@ def grpo_step(ctx: StepContext, batches: Iterator) -> dict[str, float]:
                          rollout_logp)
     with timer.phase("sync"):
         ctx.rollout.sync_weights(ctx.engine.policy.model)
+    metrics["model_flops"] = _train_flops(ctx, seq, g)
     return summarise(groups, metrics, grpo.dynamic_sampling)
+
+
+def _train_flops(ctx: StepContext, seq: SequenceBatch, group_size: int) -> float:
+    """Model FLOPs of the step's log-prob and update passes (engine/trainers/flops.py)."""
+    grpo = ctx.cfg.grpo
+    firsts = range(0, seq.rows, group_size)
+    prompts = [int(seq.inputs["attention_mask"][r, :seq.prompt_len].sum()) for r in firsts]
+    lengths = seq.completion_mask.sum(dim=1).long().tolist()
+    completions = [lengths[r:r + group_size] for r in firsts]
+    grids = seq.inputs.get("video_grid_thw")
+    patches = [int(grids[v].prod()) if grids is not None and (v := int(seq.row_video[r])) >= 0 else 0 for r in firsts]
+    forward_passes = int(grpo.inner_updates > 1) + int(ctx.reference is not None)
+    return grpo_step_flops(ModelShape.of(ctx.engine.policy.config), prompts, completions, patches,
+                           grpo.prefix_sharing, forward_passes, grpo.inner_updates)

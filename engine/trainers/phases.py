@@ -32,7 +32,8 @@ class PhaseTimer:
         self._sync()
         start = time.perf_counter()
         try:
-            yield
+            with torch.profiler.record_function(name):        # the phase's label in a profiler trace
+                yield
         finally:
             self._sync()
             self.seconds[name] += time.perf_counter() - start

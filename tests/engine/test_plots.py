@@ -1,16 +1,24 @@
 import json
 
-from videorft.engine.plots import plot_run
+from videorft.engine.plots import moving_average, plot_run, reward_curves, step_seconds
 from videorft.engine.report import format_table
 
 
 def test_plots_are_written_from_metrics(tmp_path):
-    rows = [{"step": s, "reward": 0.1 * s, "accuracy": 0.05 * s, "reward/format": 0.5,
-             "time/rollout": 1.0, "time/update": 0.5} for s in range(1, 6)]
+    rows = [{"step": s, "reward": 0.1 * s, "accuracy": 0.05 * s, "reward/accuracy": 0.05 * s, "reward/format": 0.5,
+             "time/rollout": 1.0, "time/update": 0.5, "tokens_per_s": 100.0 + s} for s in range(1, 6)]
     (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     files = plot_run(tmp_path / "metrics.jsonl", tmp_path)
     assert [f.name for f in files] == ["rewards.png", "phases.png"]
     assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in files)
+    curves = reward_curves(rows)
+    assert list(curves) == ["reward", "reward/accuracy", "reward/format"]     # accuracy drawn once
+    assert step_seconds(rows) == ([1, 2, 3, 4, 5], [1.5] * 5)
+
+
+def test_moving_average_is_a_trailing_mean():
+    assert moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert moving_average([2.0, 4.0], 1) == [2.0, 4.0]
 
 
 def test_report_table_formats_missing_values():

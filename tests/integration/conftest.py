@@ -176,6 +176,7 @@ def grpo_config(world: Path, model_path: Path, output_dir: Path, encoder: Path |
     With `encoder`, the semantic reward (gated on accuracy) joins accuracy and format.
     """
     cfg = base_run(name, output_dir, model_path, log_every=1)
+    cfg["run"]["profile_steps"] = 2                       # a torch.profiler trace of steps 2-3
     functions = ["accuracy", "format"] + (["semantic"] if encoder is not None else [])
     rewards: dict[str, Any] = {"functions": functions, "length_bonus": {"enabled": False}}
     if encoder is not None:

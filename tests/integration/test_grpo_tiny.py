@@ -8,7 +8,7 @@ pytestmark = pytest.mark.slow
 PHASES = ("decode", "preprocess", "rollout", "reward", "logprob", "update", "sync")
 GRPO_KEYS = {"step", "loss", "reward", "reward/accuracy", "reward/format", "reward/semantic", "accuracy", "kl",
              "clip_fraction", "entropy", "all_correct", "all_wrong", "completion_length", "tokens_per_s",
-             "peak_mem_mb", "grad_norm", "lr"} | {f"time/{p}" for p in PHASES}
+             "peak_mem_mb", "grad_norm", "lr", "model_tflops_per_s"} | {f"time/{p}" for p in PHASES}
 
 
 def test_every_step_logs_the_required_metrics(grpo_run, kit):
@@ -58,3 +58,13 @@ def test_final_model_loads_in_transformers_and_has_moved(grpo_run, sft_run, kit)
     assert not torch.equal(before["lm_head.weight"], after["lm_head.weight"])
     assert torch.equal(kit.load_weights(grpo_run / "checkpoints" / f"step-{kit.GRPO_STEPS:06d}" / "model")
                        ["lm_head.weight"], after["lm_head.weight"])
+
+
+def test_profile_steps_write_a_trace_with_the_phases(grpo_run):
+    """run.profile_steps=2: one Chrome-trace JSON whose events carry the step's phase labels."""
+    import json
+
+    traces = sorted((grpo_run / "profile").glob("*.json"))
+    assert len(traces) == 1
+    names = {event.get("name") for event in json.loads(traces[0].read_text())["traceEvents"]}
+    assert {"rollout", "reward", "logprob", "update", "sync"} <= names
