@@ -6,7 +6,7 @@ import torch
 
 pytestmark = pytest.mark.slow
 
-MEASURED = ("time/", "tokens_per_s", "peak_mem_mb")
+MEASURED = ("time/", "tokens_per_s", "peak_mem_mb", "model_tflops_per_s", "mfu")
 """Keys that measure the machine (wall time, memory), not the training: they may differ."""
 
 
