@@ -1,4 +1,4 @@
-"""Two ranks over gloo under torchrun with DeepSpeed ZeRO-2 and ZeRO-3.
+"""Two ranks over gloo with DeepSpeed ZeRO-2 and ZeRO-3, launched by torchrun and by DeepSpeed's launcher.
 
 Each rank writes SHA-256 digests of its own parameters at the end (VIDEORFT_PARAM_DIGEST=1):
 data-parallel ranks must end with identical weights, equal to the saved final model. ZeRO-2 and
@@ -17,8 +17,8 @@ pytestmark = pytest.mark.slow
 DIST_STEPS = 3
 
 
-def _run_two_ranks(stage: str, config: dict, work, kit) -> dict:
-    return kit.run_stage(stage, config, work, launcher=kit.TWO_RANKS,
+def _run_two_ranks(stage: str, config: dict, work, kit, launcher=None) -> dict:
+    return kit.run_stage(stage, config, work, launcher=launcher or kit.TWO_RANKS,
                          env=kit.stage_env(VIDEORFT_PARAM_DIGEST="1"))
 
 
@@ -72,11 +72,12 @@ def test_zero3_trains_the_shared_lm_head_like_zero2(sft_zero, base_model, kit):
 
 
 def test_grpo_zero3_ranks_end_identical(integration_root, world, sft_run, kit):
+    """Launched as the README documents it: `deepspeed --num_gpus N --module videorft.engine.cli grpo`."""
     out = integration_root / "grpo-zero3"
     config = kit.grpo_config(world, sft_run / "final", out, encoder=None, name="grpo-zero3")
     config["grpo"].update(steps=2, save_every=2)
     config["distributed"] = {"zero_stage": 3, "backend": "gloo"}
-    assert _run_two_ranks("grpo", config, integration_root, kit)["steps"] == 2
+    assert _run_two_ranks("grpo", config, integration_root, kit, launcher=kit.deepspeed_two_ranks())["steps"] == 2
     _assert_ranks_agree_with_the_saved_model(out, "grpo", 2, kit)
     before, after = kit.load_weights(sft_run / "final"), kit.load_weights(out / "final")
     assert any(not torch.equal(before[k], after[k]) for k in before), "no weight moved in 2 GRPO steps"
