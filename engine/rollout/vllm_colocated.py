@@ -9,11 +9,13 @@ tensor-parallel engine and run the same requests (their prompts are gathered and
 split back).
 
 Memory and weights (`rollout.vllm_sleep`): after a rollout the engine sleeps at level 2 (weights
-and KV cache discarded, nothing copied to host RAM) and the trainer's cached blocks are returned
-to CUDA (`empty_cache`), so the update has the memory. `sync_weights(model)` then wakes the
-weight buffers only and streams the new weights in, one module at a time (gathered under ZeRO-3),
-by their transformers names through vLLM's `load_weights`; the KV cache is woken just before the
-next generate. After every sync the prefix, multimodal-processor and encoder caches are reset:
+and KV cache discarded, nothing copied to host RAM), so the update has the memory.
+`sync_weights(model)` then wakes the weight buffers only and streams the new weights in, one
+module at a time (gathered under ZeRO-3), by their transformers names through vLLM's
+`load_weights`; the KV cache is woken just before the next generate. PyTorch's cached free blocks
+are handed back to CUDA (`empty_cache`) after sleeping and before each wake, since vLLM's
+sleep-mode pool cannot use them. If the weights are still discarded when a rollout starts (a
+step skipped before its sync), generate re-syncs them from the policy first. After every sync the prefix, multimodal-processor and encoder caches are reset:
 vision embeddings computed with the old weights must not be reused.
 
 vllm is imported only when this backend is built.
@@ -162,6 +164,7 @@ class VLLMRollout:
         its own (fused) parameters. Leaves the KV cache asleep if it was.
         """
         if "weights" in self._asleep:
+            _release_cached_blocks()
             self.llm.wake_up(tags=["weights"])
             self._asleep.discard("weights")
         for chunk in module_weight_chunks(model):
@@ -175,11 +178,13 @@ class VLLMRollout:
         self.llm.llm_engine.reset_encoder_cache()
 
     def sleep(self) -> None:
-        """Discard weights and KV cache (level 2) and return the trainer's free cached blocks to CUDA."""
+        """Discard weights and KV cache (level 2) and return free cached blocks to CUDA for the update.
+
+        A no-op when vllm_sleep is off or while part of the engine is still asleep."""
         if self.cfg.vllm_sleep and not self._asleep:
             self.llm.sleep(level=2)
             self._asleep = set(SLEEP_TAGS)
-            torch.cuda.empty_cache()
+            _release_cached_blocks()
 
     def wake(self) -> None:
         """Be ready to generate: weights that were discarded are re-synced from the policy, then the
@@ -187,8 +192,16 @@ class VLLMRollout:
         if "weights" in self._asleep:
             self.sync_weights(self.model)
         if "kv_cache" in self._asleep:
+            _release_cached_blocks()
             self.llm.wake_up(tags=["kv_cache"])
             self._asleep.discard("kv_cache")
+
+
+def _release_cached_blocks() -> None:
+    """Hand PyTorch's cached but free CUDA blocks back to the driver: vLLM's sleep-mode pool maps
+    its own memory and cannot use them (the trainer leaves several GiB cached after an update)."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _as_rollouts(rows: list, tokenizer, group_size: int) -> Rollouts:

@@ -9,9 +9,7 @@ import pytest
 import torch
 from transformers.video_utils import VideoMetadata
 
-from videorft.engine.config import VideoConfig
 from videorft.engine.rollout.media import frame_sizes, video_metadata, vllm_media
-from videorft.engine.rollout.vllm_colocated import default_max_model_len
 from videorft.loaders.clip import VideoClip
 from videorft.loaders.preprocess import resize_video, target_size, video_inputs
 from videorft.loaders.video import load_video
@@ -84,9 +82,3 @@ def test_frame_sizes_follow_each_modality_in_prompt_order():
     with pytest.raises(ValueError, match="prompt 1: no image grid"):
         frame_sizes(["video", "image"], {"video_grid_thw": inputs["video_grid_thw"]}, 14)
 
-
-def test_default_context_is_the_prompt_budget_plus_new_tokens():
-    recipe = VideoConfig(min_frames=16, max_frames=16, min_pixels=128 * 28 * 28, max_pixels=128 * 28 * 28)
-    assert default_max_model_len(recipe, 1024) == 8 * 128 + 1024 + 1024
-    assert default_max_model_len(VideoConfig(max_frames=32, max_pixels=256 * 28 * 28), 1024) == 16 * 256 + 2048
-    assert default_max_model_len(VideoConfig(max_pixels=None), 1024) is None
