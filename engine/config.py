@@ -158,7 +158,8 @@ class RolloutConfig:
     vllm_max_model_len: Optional[int] = None
     """Longest prompt + completion vLLM accepts, in tokens. None: the vision tokens the video
     settings allow (max frames and pixels, image pixels) + 1024 text tokens + max_new_tokens
-    (3072 for the 7B GRPO recipe); 32768 when frames keep their native resolution."""
+    (3072 for the 7B GRPO recipe); 32768 when frames keep their native resolution or the stage
+    does not hand its video settings to the rollout engine."""
 
 
 @dataclass(kw_only=True)

@@ -69,7 +69,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     stream = build_loader(dataset, cfg.eval.batch_size, "prompt", num_workers=cfg.data.num_workers,
                           prefetch=cfg.data.prefetch)
     rollout = build_rollout(backends["rollout"], model, tokenizer, cfg.rollout, model_path=cfg.model.path,
-                            dtype=cfg.model.dtype, seed=cfg.run.seed, video=cfg.video)
+                            dtype=cfg.model.dtype, seed=cfg.run.seed)
     rules, semantic = eval_rules(cfg.eval.lenient_choice), _semantic(cfg, device)
     with open(out_path, "a", encoding="utf-8") as sink:
         for batch in run_dir.progress(stream, total=len(stream), desc="eval"):

@@ -72,19 +72,20 @@ def test_zero3_trains_the_shared_lm_head_like_zero2(sft_zero, base_model, kit):
 
 
 def test_grpo_zero3_ranks_end_identical(integration_root, world, sft_run, kit):
-    """Launched as the README documents it: `deepspeed --num_gpus N --module videorft.engine.cli grpo`."""
     out = integration_root / "grpo-zero3"
     config = kit.grpo_config(world, sft_run / "final", out, encoder=None, name="grpo-zero3")
     config["grpo"].update(steps=2, save_every=2)
     config["distributed"] = {"zero_stage": 3, "backend": "gloo"}
-    assert _run_two_ranks("grpo", config, integration_root, kit, launcher=kit.deepspeed_two_ranks())["steps"] == 2
+    assert _run_two_ranks("grpo", config, integration_root, kit)["steps"] == 2
     _assert_ranks_agree_with_the_saved_model(out, "grpo", 2, kit)
     before, after = kit.load_weights(sft_run / "final"), kit.load_weights(out / "final")
     assert any(not torch.equal(before[k], after[k]) for k in before), "no weight moved in 2 GRPO steps"
 
 
 def test_zero3_sft_resumed_from_a_checkpoint_ends_identical(sft_zero, integration_root, world, base_model, kit):
-    """What a kill after checkpoint 2 leaves behind (latest -> step 2, later rows logged) resumes exactly."""
+    """What a kill after checkpoint 2 leaves behind (latest -> step 2, later rows logged) resumes exactly.
+
+    Launched as the README documents multi-GPU runs: `deepspeed --num_gpus N --module videorft.engine.cli`."""
     done, out = sft_zero[3], integration_root / "sft-zero3-resumed"
     shutil.copytree(done, out)
     (out / "checkpoints" / "latest").write_text("step-000002\n")
@@ -95,7 +96,7 @@ def test_zero3_sft_resumed_from_a_checkpoint_ends_identical(sft_zero, integratio
     config = kit.sft_config(world, base_model, out, name="sft-zero3")
     config["sft"].update(max_steps=DIST_STEPS, save_every=1)
     config["distributed"] = {"zero_stage": 3, "backend": "gloo"}
-    _run_two_ranks("sft", config, integration_root, kit)
+    _run_two_ranks("sft", config, integration_root, kit, launcher=kit.deepspeed_two_ranks())
     assert "resumed from" in (out / "run.log").read_text()
     assert _rank_digests(out) == _rank_digests(done)
     measured = ("time/", "tokens_per_s", "peak_mem_mb")
