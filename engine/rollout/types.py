@@ -46,8 +46,8 @@ class Rollouts:
     group_size: int
     """G."""
     logprobs: torch.Tensor | None = None
-    """float32 [P*G, C]: each sampled token's log-prob under the sampler (see the module
-    docstring), 0 where completion_mask is 0. Every engine fills it."""
+    """float32 [P*G, C]: each sampled token's log-prob under the sampler (0 on padding), for the
+    sampler-vs-trainer correction; None when the engine does not report it."""
 
     @property
     def lengths(self) -> torch.Tensor:
