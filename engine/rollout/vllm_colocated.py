@@ -86,9 +86,10 @@ class VLLMRollout:
 
     name = "vllm"
 
-    def __init__(self, model_path: str, model: torch.nn.Module, tokenizer, cfg: RolloutConfig,
+    def __init__(self, model_path: str, model: torch.nn.Module | None, tokenizer, cfg: RolloutConfig,
                  max_model_len: int, dtype: str = "bfloat16", seed: int = 0):
-        """model: the policy (plain transformers model) that a stale engine re-syncs from.
+        """model: the policy (plain transformers model) that a stale engine re-syncs from; None for
+        an engine that never sleeps (evaluation).
         seed: the run's seed; each tensor-parallel group adds its index, so the ranks of one group
         sample alike and the groups differ."""
         tp = cfg.vllm_tensor_parallel_size
@@ -190,6 +191,9 @@ class VLLMRollout:
         """Be ready to generate: weights that were discarded are re-synced from the policy, then the
         KV cache is restored (a no-op when awake)."""
         if "weights" in self._asleep:
+            if self.model is None:
+                raise RuntimeError("the vLLM engine's weights were discarded by sleep() and no policy model "
+                                   "was given to reload them from; call sync_weights(model) first")
             self.sync_weights(self.model)
         if "kv_cache" in self._asleep:
             _release_cached_blocks()
