@@ -5,12 +5,19 @@
     videorft config [--config FILE] [overrides] [--explain]    print the resolved config or the schema
 
 Bad invocations and config errors exit with status 2 and a message naming the problem.
+
+Multi-process launches work as documented:
+    deepspeed --num_gpus N --module videorft.engine.cli <stage> --config FILE
+    torchrun --nproc_per_node N -m videorft.engine.cli <stage> --config FILE
+The DeepSpeed launcher puts `--local_rank=<n>` right after the module name; it is accepted there
+(the rank itself is read from LOCAL_RANK, which both launchers export).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -28,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="videorft", description="Reinforced fine-tuning of video multimodal LLMs (VideoRFT).",
         epilog="Overrides take the form section.field=value, e.g. grpo.beta=0.02 run.device=cpu.")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, stage in STAGES.items():
         p = sub.add_parser(name, help=stage.help, description=stage.help)
@@ -84,6 +92,8 @@ def _explain() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `videorft` console script; returns the process exit status."""
     args = _parser().parse_args(argv)
+    if args.local_rank is not None:
+        os.environ.setdefault("LOCAL_RANK", str(args.local_rank))   # the launcher exports it too
     try:
         if args.command == "config":
             if args.explain:

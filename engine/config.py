@@ -157,7 +157,16 @@ class RolloutConfig:
     vllm_gpu_memory_utilization: float = 0.35
     """Share of GPU memory the colocated vLLM engine may take."""
     vllm_sleep: bool = True
-    """Put vLLM to sleep (free its KV cache and weights) during the update phase."""
+    """Put vLLM to sleep during the update phase (level 2: KV cache and weights discarded; the next
+    weight sync refills them). Not supported by vLLM's CPU build."""
+    vllm_tensor_parallel_size: int = 1
+    """GPUs per vLLM engine; consecutive ranks share one engine and run the same requests (must
+    divide the number of ranks)."""
+    vllm_max_model_len: Optional[int] = None
+    """Longest prompt + completion vLLM accepts, in tokens. None: the vision tokens the video
+    settings allow (max frames and pixels, image pixels) + 1024 text tokens + max_new_tokens
+    (3072 for the 7B GRPO recipe); 32768 when frames keep their native resolution or the stage
+    does not hand its video settings to the rollout engine."""
 
 
 @dataclass(kw_only=True)

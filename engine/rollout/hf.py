@@ -7,6 +7,7 @@ import torch.distributed as dist
 from transformers import PreTrainedModel
 
 from videorft.engine.config import RolloutConfig
+from videorft.engine.rollout.hf_sampling import NEUTRAL_SAMPLING, SampledTokenLogprobs, sampling_processors
 from videorft.engine.rollout.types import (PromptSource, Rollouts, completion_mask, decode_completions,
                                             suppressed_token_ids)
 
@@ -25,24 +26,28 @@ class HFRollout:
     def generate(self, prompts: PromptSource, group_size: int | None = None,
                  greedy: bool = False, max_new_tokens: int | None = None,
                  temperature: float | None = None, top_p: float | None = None) -> Rollouts:
-        """G completions for each of the P prompts, rows grouped by prompt."""
+        """G completions for each of the P prompts, rows grouped by prompt, with sampler log-probs."""
         prompt_inputs = {k: v.to(self.model.device) for k, v in prompts.model_inputs().items()}
         g = group_size or self.cfg.group_size
+        width = prompt_inputs["input_ids"].shape[1]
+        recorder = SampledTokenLogprobs(width)
+        chain = sampling_processors(recorder, greedy, temperature or self.cfg.temperature, self.cfg.top_k,
+                                    top_p or self.cfg.top_p)
         was_training = self.model.training
         self.model.eval()
-        sampling = {} if greedy else dict(
-            temperature=temperature or self.cfg.temperature, top_p=top_p or self.cfg.top_p, top_k=self.cfg.top_k)
         out = self.model.generate(
             **prompt_inputs, num_return_sequences=g, max_new_tokens=max_new_tokens or self.cfg.max_new_tokens,
             do_sample=not greedy, pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id, suppress_tokens=suppressed_token_ids(self.tokenizer),
-            use_cache=True, synced_gpus=_zero3_sharded(self.model), **sampling)
+            logits_processor=chain, use_cache=True, synced_gpus=_zero3_sharded(self.model), **NEUTRAL_SAMPLING)
         self.model.train(was_training)
-        completion_ids = out[:, prompt_inputs["input_ids"].shape[1]:].cpu()        # [P*G, C]
+        completion_ids = out[:, width:].cpu()                                   # [P*G, C]
         mask = completion_mask(completion_ids, self.tokenizer.eos_token_id)
-        return Rollouts(completion_ids, mask, decode_completions(self.tokenizer, completion_ids, mask), g)
+        logprobs = torch.where(mask.bool(), recorder.finish(out).cpu(), 0.0)     # [P*G, C]
+        return Rollouts(completion_ids, mask, decode_completions(self.tokenizer, completion_ids, mask), g,
+                        logprobs=logprobs)
 
-    def sync_weights(self, named_weights=None) -> None:
+    def sync_weights(self, model: torch.nn.Module | None = None) -> None:
         """Nothing to do: HF generate samples from the training weights themselves."""
 
     def sleep(self) -> None:

@@ -1,9 +1,19 @@
-"""What a rollout engine returns, and the completion-mask rule shared by every engine."""
+"""What a rollout engine takes and returns, the engine contract, and the completion-mask rule.
+
+Sampler log-probs: every engine reports, for each sampled token, its log-probability under the
+distribution the token was actually drawn from: the logits after the suppression of vision
+placeholders, divided by the temperature, with the top-k / top-p cut applied and renormalised
+(vLLM's `logprobs_mode="processed_logprobs"`, which TRL and verl also request for their
+importance-sampling corrections; HF generate's processed scores are the same quantity). It equals
+the trainer's log-prob at the same temperature when top_p is 1 and top_k is 0, up to the mass of
+the suppressed placeholders (zero for a trained model); with a nucleus cut it is larger by
+-log(kept mass). Greedy decoding reports the untempered log-softmax.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import torch
 
@@ -19,6 +29,8 @@ class PromptSource(Protocol):
     """Chat-templated prompts with the video placeholder not yet expanded (for vLLM)."""
     clips: list[VideoClip]
     """The decoded clip of each prompt."""
+    records: list
+    """The record of each prompt (`data_type` says whether the clip is a video or one image)."""
 
 
 @dataclass
@@ -41,6 +53,33 @@ class Rollouts:
     def lengths(self) -> torch.Tensor:
         """long [P*G]: completion tokens, the end-of-turn token included."""
         return self.completion_mask.sum(dim=1)
+
+
+@runtime_checkable
+class RolloutEngine(Protocol):
+    """What the trainers need of a rollout engine (HF generate and colocated vLLM both satisfy it).
+
+    Call order in GRPO: generate -> sleep -> (update) -> sync_weights(model) -> generate ...;
+    sync_weights(model) also right after a resume, so the first rollout samples the resumed policy.
+    """
+
+    name: str
+    """"hf" or "vllm"."""
+
+    def generate(self, prompts: PromptSource, group_size: int | None = None, greedy: bool = False,
+                 max_new_tokens: int | None = None, temperature: float | None = None,
+                 top_p: float | None = None) -> Rollouts:
+        """G completions for each of the P prompts, rows grouped by prompt, with sampler log-probs."""
+
+    def sync_weights(self, model: torch.nn.Module) -> None:
+        """Make the engine sample from `model`'s current weights (the plain transformers model,
+        possibly ZeRO-3 partitioned; collective then). Safe to call at any time."""
+
+    def sleep(self) -> None:
+        """Release accelerator memory for the policy update (a no-op where nothing is held)."""
+
+    def wake(self) -> None:
+        """Undo sleep() (generate and sync_weights also do it themselves)."""
 
 
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")

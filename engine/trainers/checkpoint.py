@@ -1,7 +1,8 @@
 """Atomic, resumable checkpoints.
 
-    <run_dir>/checkpoints/step-000100/model/        HF save_pretrained (safetensors) + tokenizer:
-                                                    loadable by transformers and vLLM as is
+    <run_dir>/checkpoints/step-000100/model/        HF save_pretrained (safetensors) + tokenizer +
+                                                    processor files: loadable by transformers,
+                                                    AutoProcessor and vLLM as is
     <run_dir>/checkpoints/step-000100/trainer.pt    optimizer, schedule, step, trainer state (plain)
     <run_dir>/checkpoints/step-000100/deepspeed/    DeepSpeed engine state (ZeRO runs)
     <run_dir>/checkpoints/step-000100/rng-<rank>.pt every rank's RNG states
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from videorft.engine.models.processor_files import write_processor_files
 from videorft.engine.trainers.distributed import barrier, rng_state, set_rng_state
 from videorft.engine.trainers.train_engine import TrainEngine
 
@@ -67,6 +69,7 @@ def save_checkpoint(engine: TrainEngine, tokenizer, run_dir: Path, step: int, st
         model = engine.policy.model
         model.save_pretrained(tmp / "model", state_dict=full_state, safe_serialization=True)
         tokenizer.save_pretrained(tmp / "model")
+        write_processor_files(tmp / "model", model.config, tokenizer, source=model.name_or_path)
     if engine.uses_deepspeed:
         engine.module.save_checkpoint(str(tmp / "deepspeed"), tag="state", client_state={"trainer": state})
     elif info.is_main:

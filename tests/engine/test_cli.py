@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from videorft.engine.cli import main
+from videorft.engine.models.processor_files import PROCESSOR_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("videorft")
@@ -43,6 +44,20 @@ def test_config_explain_documents_fields(capsys):
     assert "grpo.beta" in text and "rollout.group_size" in text
 
 
+def test_the_deepspeed_launchers_local_rank_argument_is_accepted(monkeypatch, capsys):
+    """`deepspeed --module videorft.engine.cli` runs `-m videorft.engine.cli --local_rank=N <stage> ...`."""
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert main(["--local_rank=1", "config", "--config", str(ROOT / "recipes/tiny/base.yaml")]) == 0
+    assert "tiny-base" in capsys.readouterr().out
+    assert os.environ["LOCAL_RANK"] == "1"
+    monkeypatch.setenv("LOCAL_RANK", "0")                      # the launcher's environment wins
+    assert main(["--local-rank", "1", "config"]) == 0
+    assert os.environ["LOCAL_RANK"] == "0"
+    with pytest.raises(SystemExit) as bad:
+        main(["--local_rank=x", "config"])
+    assert bad.value.code == 2
+
+
 def test_init_model_writes_a_loadable_checkpoint_and_run_files(tmp_path):
     out_dir = tmp_path / "base"
     assert main(["init-model", "--config", str(ROOT / "recipes/tiny/base.yaml"),
@@ -55,6 +70,7 @@ def test_init_model_writes_a_loadable_checkpoint_and_run_files(tmp_path):
     assert model.config.text_config.hidden_size == 32
     assert tok.convert_tokens_to_ids("<|video_pad|>") == model.config.video_token_id
     assert (out_dir / "model.safetensors").is_file()
+    assert all((out_dir / name).is_file() for name in PROCESSOR_FILES)      # vLLM / AutoProcessor can load it
     saved = yaml.safe_load((out_dir / "config.yaml").read_text())
     # the run's resolved config sits beside the model's own config.json
     assert saved["model"]["tiny"]["hidden_size"] == 32

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -57,6 +58,20 @@ TWO_RANKS = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--n
              "-m", "videorft.engine.cli")
 
 
+def deepspeed_two_ranks() -> tuple[str, ...]:
+    """The documented `deepspeed --num_gpus 2 --module videorft.engine.cli` launch, on a free port.
+
+    On a machine without GPUs DeepSpeed's launcher picks its CPU accelerator and still starts
+    --num_gpus processes; each gets RANK, LOCAL_RANK, WORLD_SIZE and `--local_rank=<n>` after the
+    module name, which the CLI accepts.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    launcher = Path(sys.executable).with_name("deepspeed")
+    return (str(launcher), "--num_gpus", "2", "--master_port", str(port), "--module", "videorft.engine.cli")
+
+
 def stage_command(stage: str, config_file: Path, launcher: tuple[str, ...] = SINGLE_PROCESS) -> list[str]:
     """The command line that runs `stage` from `config_file` (one process, or under torchrun)."""
     return [*launcher, stage, "--config", str(config_file)]
@@ -66,7 +81,7 @@ def run_stage(stage: str, config: dict[str, Any], work: Path, launcher: tuple[st
               env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run a stage to completion; fails the test with the stage's output when it exits non-zero.
 
-    Returns the JSON summary the CLI prints (rank 0's, under torchrun).
+    Returns the JSON summary the CLI prints (one rank's, under a multi-process launcher).
     """
     work.mkdir(parents=True, exist_ok=True)
     config_file = write_config(work / f"{stage}-{config['run']['name']}.yaml", config)
@@ -256,4 +271,4 @@ def kit() -> SimpleNamespace:
     return SimpleNamespace(
         run_stage=run_stage, kill_after_checkpoint=kill_after_checkpoint, read_rows=read_rows,
         load_weights=load_weights, sft_config=sft_config, grpo_config=grpo_config, stage_env=stage_env,
-        TWO_RANKS=TWO_RANKS, GRPO_STEPS=GRPO_STEPS, SFT_STEPS=SFT_STEPS)
+        TWO_RANKS=TWO_RANKS, deepspeed_two_ranks=deepspeed_two_ranks, GRPO_STEPS=GRPO_STEPS, SFT_STEPS=SFT_STEPS)

@@ -1,4 +1,4 @@
-"""Two ranks over gloo under torchrun with DeepSpeed ZeRO-2 and ZeRO-3.
+"""Two ranks over gloo with DeepSpeed ZeRO-2 and ZeRO-3, launched by torchrun and by DeepSpeed's launcher.
 
 Each rank writes SHA-256 digests of its own parameters at the end (VIDEORFT_PARAM_DIGEST=1):
 data-parallel ranks must end with identical weights, equal to the saved final model. ZeRO-2 and
@@ -17,8 +17,8 @@ pytestmark = pytest.mark.slow
 DIST_STEPS = 3
 
 
-def _run_two_ranks(stage: str, config: dict, work, kit) -> dict:
-    return kit.run_stage(stage, config, work, launcher=kit.TWO_RANKS,
+def _run_two_ranks(stage: str, config: dict, work, kit, launcher=None) -> dict:
+    return kit.run_stage(stage, config, work, launcher=launcher or kit.TWO_RANKS,
                          env=kit.stage_env(VIDEORFT_PARAM_DIGEST="1"))
 
 
@@ -102,7 +102,9 @@ def test_grpo_zero3_ranks_end_identical(integration_root, world, sft_run, kit):
 
 
 def test_zero3_sft_resumed_from_a_checkpoint_ends_identical(sft_zero, integration_root, world, base_model, kit):
-    """What a kill after checkpoint 2 leaves behind (latest -> step 2, later rows logged) resumes exactly."""
+    """What a kill after checkpoint 2 leaves behind (latest -> step 2, later rows logged) resumes exactly.
+
+    Launched as the README documents multi-GPU runs: `deepspeed --num_gpus N --module videorft.engine.cli`."""
     done, out = sft_zero[3], integration_root / "sft-zero3-resumed"
     shutil.copytree(done, out)
     (out / "checkpoints" / "latest").write_text("step-000002\n")
@@ -113,7 +115,7 @@ def test_zero3_sft_resumed_from_a_checkpoint_ends_identical(sft_zero, integratio
     config = kit.sft_config(world, base_model, out, name="sft-zero3")
     config["sft"].update(max_steps=DIST_STEPS, save_every=1)
     config["distributed"] = {"zero_stage": 3, "backend": "gloo"}
-    _run_two_ranks("sft", config, integration_root, kit)
+    _run_two_ranks("sft", config, integration_root, kit, launcher=kit.deepspeed_two_ranks())
     assert "resumed from" in (out / "run.log").read_text()
     assert _rank_digests(out) == _rank_digests(done)
     measured = ("time/", "tokens_per_s", "peak_mem_mb", "model_tflops_per_s", "mfu")
