@@ -2,7 +2,7 @@
 
 A video-heavy step as VideoRFT runs it, scaled to a CPU: one prompt of 16 frames at 280x308
 (8 temporal patches x 110 merged tokens = 880 video tokens, ~1,000 prompt tokens), G
-completions of 128 tokens (EOS suppressed, so every completion has its full length), a wider
+completions of 128 tokens (rollout.min_new_tokens, so every completion has its full length), a wider
 tiny Qwen2.5-VL (hidden 256, 4 layers) with a frozen reference for the KL term. Providers, side
 by side in one run on the same rollouts' shapes:
   prefix-shared   grpo.prefix_sharing: each group's prompt runs once in the log-prob and update
@@ -53,7 +53,8 @@ COMPLETION = 128
 def _config(group_size: int, prefix_sharing: bool):
     return load_config(None, [
         f"run.device={DEVICE.type}", "model.dtype=float32", f"rollout.group_size={group_size}",
-        f"rollout.max_new_tokens={COMPLETION}", "rollout.top_p=1.0", "grpo.prompts_per_step=1",
+        f"rollout.max_new_tokens={COMPLETION}", f"rollout.min_new_tokens={COMPLETION}", "rollout.top_p=1.0",
+        f"rollout.prefill_once={str(prefix_sharing).lower()}", "grpo.prompts_per_step=1",
         f"grpo.prefix_sharing={str(prefix_sharing).lower()}", "rewards.functions=[accuracy,format]",
         "rewards.length_bonus.enabled=false", "kernels.backend=auto", "grpo.optim.lr=1e-5",
         "video.min_pixels=86240", "video.max_pixels=86240", "video.max_pixels_floor=1.0"])
@@ -76,7 +77,6 @@ def _context(model, tokenizer, cfg) -> StepContext:
     engine = TrainEngine(PolicyModel(policy, "auto"), cfg.grpo.optim, cfg.distributed, info, total_steps=100)
     reference = ReferencePolicy(PolicyModel(copy.deepcopy(model).to(DEVICE), "auto").requires_grad_(False), DEVICE)
     rollout = HFRollout(engine.policy.model, tokenizer, cfg.rollout)
-    rollout.suppress_eos = True                          # full-length completions, as the shape says
     return StepContext(cfg=cfg, engine=engine, rollout=rollout, scorer=GroupScorer.from_config(cfg.rewards),
                        reference=reference, timer=PhaseTimer(DEVICE), device=DEVICE,
                        special_ids=SpecialIds.from_tokenizer(tokenizer))

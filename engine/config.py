@@ -154,6 +154,11 @@ class RolloutConfig:
     """Top-k cut of rollouts; 0 disables it (vLLM's default; HF generate's own default would be 50)."""
     max_new_tokens: int = 1024
     """Longest completion."""
+    min_new_tokens: int = 0
+    """Shortest completion (the end-of-turn token is held back until then); 0 lets the model stop anywhere."""
+    prefill_once: bool = True
+    """HF generate: run each prompt through the model once and share its cache with the G completions
+    (exactly G separate prefills' result; vLLM shares prompts through its prefix cache)."""
     vllm_gpu_memory_utilization: float = 0.35
     """Share of GPU memory the colocated vLLM engine may take."""
     vllm_sleep: bool = True

@@ -134,7 +134,7 @@ def generate_shard(cfg: RunConfig, backends: dict[str, str], device: torch.devic
     dataset = build_dataset(cfg, tokenizer, RecordSet(records=records), mode="prompt", model_config=model_config)
     stream, batches, total = prompt_batches(cfg, dataset, backends["rollout"])
     rollout = build_rollout(backends["rollout"], model, tokenizer, cfg.rollout, model_path=cfg.model.path,
-                            dtype=cfg.model.dtype, seed=cfg.run.seed)
+                            dtype=cfg.model.dtype, seed=cfg.run.seed, video=cfg.video)
     decoding = decoding_for(cfg.eval, backends["rollout"])
     if decoding.backend != "vllm":
         log.info("HF generate decodes greedily (eval.temperature %g and top_p %g apply to vLLM; with top_p "

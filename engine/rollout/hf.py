@@ -12,6 +12,10 @@ from videorft.engine.rollout.types import (PromptSource, Rollouts, completion_ma
                                             suppressed_token_ids)
 
 
+PER_TOKEN = ("input_ids", "attention_mask", "mm_token_type_ids")
+"""Prompt inputs with one entry per token (the others are per video or image)."""
+
+
 class HFRollout:
     """Samples `group_size` completions per prompt from the live policy weights (no sync needed)."""
 
@@ -35,9 +39,14 @@ class HFRollout:
                                     top_p or self.cfg.top_p)
         was_training = self.model.training
         self.model.eval()
+        if self.cfg.prefill_once and g > 1 and width > 1:
+            prompt_inputs = self._prefilled(prompt_inputs, g)          # the G rows share one prompt pass
+            repeats = 1
+        else:
+            repeats = g
         out = self.model.generate(
-            **prompt_inputs, num_return_sequences=g, max_new_tokens=max_new_tokens or self.cfg.max_new_tokens,
-            do_sample=not greedy, pad_token_id=self.tokenizer.pad_token_id,
+            **prompt_inputs, num_return_sequences=repeats, max_new_tokens=max_new_tokens or self.cfg.max_new_tokens,
+            min_new_tokens=self.cfg.min_new_tokens, do_sample=not greedy, pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id, suppress_tokens=suppressed_token_ids(self.tokenizer),
             logits_processor=chain, use_cache=True, synced_gpus=_zero3_sharded(self.model), **NEUTRAL_SAMPLING)
         self.model.train(was_training)
@@ -46,6 +55,25 @@ class HFRollout:
         logprobs = torch.where(mask.bool(), recorder.finish(out).cpu(), 0.0)     # [P*G, C]
         return Rollouts(completion_ids, mask, decode_completions(self.tokenizer, completion_ids, mask), g,
                         logprobs=logprobs)
+
+    def _prefilled(self, inputs: dict[str, torch.Tensor], group_size: int) -> dict[str, torch.Tensor]:
+        """generate() inputs for P*G rows whose cache already holds each prompt, run once.
+
+        The P prompts but their last token go through the model once (media included); the cache is
+        repeated G times along the batch, and generate starts from the last prompt token of each of
+        the P*G rows. The prefill leaves each prompt's M-RoPE offset in the model's `rope_deltas`
+        (the state a Qwen-VL model keeps between its generation steps); it is repeated per row like
+        the cache, so every row decodes at the positions a G-fold prefill gives it.
+        """
+        head = {k: (v[:, :-1] if k in PER_TOKEN else v) for k, v in inputs.items()}
+        cache = self.model(**head, use_cache=True, logits_to_keep=1).past_key_values
+        cache.batch_repeat_interleave(group_size)
+        backbone = self.model.model
+        if getattr(backbone, "rope_deltas", None) is not None:
+            backbone.rope_deltas = backbone.rope_deltas.repeat_interleave(group_size, dim=0)   # [P*G, 1]
+        return {"input_ids": inputs["input_ids"].repeat_interleave(group_size, dim=0),
+                "attention_mask": inputs["attention_mask"].repeat_interleave(group_size, dim=0),
+                "past_key_values": cache}
 
     def sync_weights(self, model: torch.nn.Module | None = None) -> None:
         """Nothing to do: HF generate samples from the training weights themselves."""

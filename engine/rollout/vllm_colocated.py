@@ -121,8 +121,8 @@ class VLLMRollout:
                   top_p: float | None):
         from vllm import SamplingParams
 
-        common = dict(n=n, max_tokens=max_new_tokens or self.cfg.max_new_tokens, logprobs=0,
-                      logit_bias={i: -100.0 for i in suppressed_token_ids(self.tokenizer)})
+        common = dict(n=n, max_tokens=max_new_tokens or self.cfg.max_new_tokens, min_tokens=self.cfg.min_new_tokens,
+                      logprobs=0, logit_bias={i: -100.0 for i in suppressed_token_ids(self.tokenizer)})
         if greedy:
             return SamplingParams(temperature=0.0, **common)
         return SamplingParams(temperature=temperature or self.cfg.temperature, top_p=top_p or self.cfg.top_p,

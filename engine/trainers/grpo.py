@@ -50,7 +50,7 @@ def _context(cfg: RunConfig, run_dir: RunDir) -> tuple[StepContext, Any, Any]:
     engine = TrainEngine(PolicyModel(model, backends["kernels"]), cfg.grpo.optim, cfg.distributed, info,
                          total_steps=cfg.grpo.steps * cfg.grpo.inner_updates, dtype=dtype)
     rollout = build_rollout(backends["rollout"], engine.policy.model, tokenizer, cfg.rollout,
-                            model_path=cfg.model.path, dtype=cfg.model.dtype, seed=cfg.run.seed + info.rank)
+                            model_path=cfg.model.path, dtype=cfg.model.dtype, seed=cfg.run.seed, video=cfg.video)
     # SigLIP runs in bf16 on GPUs, as the released recipe ran it; fp32 on the CPU
     scorer_dtype = torch.bfloat16 if info.device.type == "cuda" else torch.float32
     ctx = StepContext(cfg=cfg, engine=engine, rollout=rollout,

@@ -9,7 +9,8 @@ from videorft.engine.config import RolloutConfig, TinyModelConfig
 from videorft.engine.models.tiny import build_tiny_model
 from videorft.engine.rollout.hf import HFRollout
 from videorft.engine.rollout.types import RolloutEngine, suppressed_token_ids
-from videorft.loaders.qwen_inputs import expand_video_placeholders, left_pad, token_type_ids
+from videorft.loaders.family import family_named
+from videorft.loaders.qwen_inputs import left_pad, token_type_ids
 from videorft.loaders.qwen_preprocess import preprocess_video
 
 GROUP = 3
@@ -31,7 +32,7 @@ def setup(bpe_tokenizer):
         video = torch.randint(0, 256, (4, h, w, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(i))
         pv, grid = preprocess_video(video, max_pixels=h * w)
         msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": q}]}]
-        text = expand_video_placeholders(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True),
+        text = family_named("qwen2_5_vl").expand_video(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True),
                                          [grid.tolist()])
         rows.append(torch.tensor(tok(text)["input_ids"]))
         pixels.append(pv)
