@@ -77,6 +77,9 @@ class ModelConfig:
     per-sequence SDPA elsewhere) for the language model and the vision tower."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
+    liger_kernels: bool = False
+    """Run the language model's RMSNorm and SwiGLU MLP on Liger-Kernel's fused Triton kernels (module
+    instances swapped at load time, the same parameters); for CUDA runs."""
 
 
 @dataclass(kw_only=True)

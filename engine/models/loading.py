@@ -9,6 +9,8 @@ from transformers import AutoModelForImageTextToText, AutoTokenizer, PreTrainedM
 
 from videorft.engine.config import ModelConfig
 from videorft.engine.models.attention import apply_attention
+from videorft.engine.models.liger import use_liger_kernels
+from videorft.engine.run_dir import log
 from videorft.engine.models.tiny import build_tiny_model
 from videorft.engine.models.tokenizer import build_tokenizer
 
@@ -30,7 +32,11 @@ def load_model_and_tokenizer(cfg: ModelConfig, device: torch.device, attention: 
             raise FileNotFoundError(f"model.path {path} is not a saved model (no config.json)")
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, attn_implementation="sdpa")
-    apply_attention(model, attention)          # the engine's varlen attention or a stock one
+    apply_attention(model, attention)
+    if cfg.liger_kernels:
+        swapped = use_liger_kernels(model)
+        log.info("model.liger_kernels: %d RMSNorm and %d SwiGLU MLP modules on Liger's kernels",
+                 swapped["rms_norm"], swapped["swiglu"])
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
