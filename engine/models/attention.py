@@ -51,8 +51,6 @@ def _dense_attention(query, key, value, mask, causal, scale, dropout):
     ready [B, 1, T, S] mask used as given. Causality is aligned to the last query (bottom-right),
     as in flash-attn. Returns [B, T, Hq, D].
     """
-    n_rep = query.shape[1] // key.shape[1]
-    key, value = key.repeat_interleave(n_rep, dim=1), value.repeat_interleave(n_rep, dim=1)
     q_len, kv_len = query.shape[2], key.shape[2]
     if mask is None or mask.dim() == 2:
         keys = mask
@@ -68,7 +66,9 @@ def _dense_attention(query, key, value, mask, causal, scale, dropout):
         own = torch.zeros(q_len, kv_len, dtype=torch.bool, device=query.device)
         own[rows, rows + kv_len - q_len] = True                                     # query's own key
         mask = mask | (empty & own)
-    out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout, scale=scale)
+    # grouped-query heads read their shared key/value head in place (no copy of the cache per step)
+    out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout, scale=scale,
+                                         enable_gqa=query.shape[1] != key.shape[1])
     return out.transpose(1, 2)
 
 
