@@ -1,7 +1,7 @@
 """Shared helpers for the throughput suites.
 
 Every benchmark compares providers side by side in one run and records its derived figures in
-`benchmark.extra_info` under the keys of DESIGN.md: provider, device, shape, tokens_per_s,
+`benchmark.extra_info` under the keys of docs/design.md §7: provider, device, shape, tokens_per_s,
 tflops, gb_per_s, peak_mem_mib. Record results with
 `pytest bench/ --benchmark-json=bench/results/<hardware>/<suite>-<yyyymmdd>.json`; `--guard` turns
 the guarded figures into a regression gate (bench/guard.py).

@@ -1,6 +1,6 @@
 """Fused lm_head + token log-prob + GRPO loss kernels, with PyTorch references and fallbacks.
 
-Public API (DESIGN.md "Public API"):
+Public API (docs/design.md §4):
     linear_logprob(hidden, weight, targets, temperature=1.0, backend="auto") -> logp
     fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, ...) -> (loss, metrics)
     reference.linear_logprob / reference.fused_linear_grpo_loss: the naive fp32 oracles
@@ -166,7 +166,7 @@ def fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, old_logp=N
     """lm_head + log-prob + GRPO loss in one pass, without [B, T, V] logits.
 
     hidden [B, T, H]; weight [V, H]; targets, mask [B, T]; advantages [B];
-    old_logp / ref_logp / rollout_logp [B, T] fp32 or None. Per token (DESIGN.md):
+    old_logp / ref_logp / rollout_logp [B, T] fp32 or None. Per token:
         term = c * pg + beta * k3_KL(ref, logp)
     (KL only with ref_logp and beta != 0, log-ratio clamped to [-10, 10]; never reweighted).
     Policy term, with x the log-ratio logp - old (old None = on-policy: the detached self) and

@@ -5,7 +5,7 @@ materialise the [N, V] logits on purpose, so never use them on real shapes in tr
 `upcast=True` (the default) computes in at least fp32 (fp64 inputs stay fp64, which the tests
 use as the truth for fp32 kernels); `upcast=False` keeps the lm_head GEMM in the input dtype
 and only the softmax in fp32, which is what hand-written bf16 training code does, so its error
-is "PyTorch's own error at that dtype" in the tolerance rule of DESIGN.md.
+is "PyTorch's own error at that dtype" in the tolerance rule (docs/design.md §5).
 
 The GRPO formula here is written independently of `grpo_math.py` (autograd differentiates
 it), so the closed-form gradient coefficients of the fused path are checked against it.
@@ -184,7 +184,7 @@ def fused_linear_grpo_loss(hidden, weight, targets, mask, advantages, old_logp=N
                            rollout_logp=None, rollout_is=None, rollout_is_level="token",
                            rollout_is_threshold=2.0, num_tokens=None, max_completion_length=None,
                            delta=None, policy_loss="ppo", *, upcast: bool = True):
-    """The GRPO loss of DESIGN.md "Public API", computed naively with full logits.
+    """The GRPO loss of the public API (docs/design.md §4), computed naively with full logits.
 
     hidden [B, T, H], weight [V, H], targets/mask [B, T], advantages [B],
     old_logp/ref_logp/rollout_logp [B, T] or None -> (scalar loss, metrics dict of floats);

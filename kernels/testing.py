@@ -1,4 +1,4 @@
-"""Numerical checks for the fused kernels: input builders and DESIGN.md's tolerance rule.
+"""Numerical checks for the fused kernels: input builders and the tolerance rule (docs/design.md §5).
 
 Used by tests/kernels and handy when validating the kernels on a new machine.
 

@@ -7,7 +7,7 @@ four fp32 partials per (token, split) reach memory; `streaming.combine_vocab_par
 them. Programs are numbered in groups of GROUP_M token blocks, token block fastest, so the
 programs in flight at any time cover a rectangle of about GROUP_M token blocks x a few splits:
 their hidden blocks and weight tiles both stay in L2, and the weight is read from HBM about
-N / (GROUP_M * BLOCK_M) times instead of once per token block (perf.md section 7).
+N / (GROUP_M * BLOCK_M) times instead of once per token block (docs/design.md §6).
 
 Backward (`triton_backward`): `streaming.streamed_backward` walks [token chunk, vocab slab]
 blocks; `_dlogits_kernel` recomputes the block's logits tile by tile and writes

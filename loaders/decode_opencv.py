@@ -2,7 +2,7 @@
 
 grab() demuxes and decodes without converting colour; retrieve() does the BGR conversion, so
 frames that are not sampled never cost a colour conversion. It led plain PyAV and decord on
-480p H.264 and VP9 (research/env.md section 6); PyAV with its decode plan (decode_pyav.py) now
+480p H.264 and VP9 (docs/design.md §6); PyAV with its decode plan (decode_pyav.py) now
 leads on H.264, so OpenCV is the second CPU choice of "auto".
 """
 
