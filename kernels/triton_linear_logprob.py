@@ -46,10 +46,12 @@ def _configs(interpret_cfg: dict, gpu_cfgs: list[tuple]) -> list[triton.Config]:
             for bm, bn, bk, w, s, extra in gpu_cfgs]
 
 
+# Forward configs that compile without register spills on sm_90 (ptxas -v: 128x256x64 with 8 warps
+# and 3 stages, and 128x128x64 with 4 warps, spill 348 and 520 bytes in bf16, and cost autotuning
+# time on every rank).
 _FWD_CONFIGS = _configs(
     {"BLOCK_M": 16, "BLOCK_N": 32, "BLOCK_K": 16, "GROUP_M": 2},
-    [(128, 256, 64, 8, 3, {"GROUP_M": 16}), (128, 128, 64, 8, 4, {"GROUP_M": 16}),
-     (128, 128, 64, 4, 4, {"GROUP_M": 16}), (64, 256, 64, 8, 4, {"GROUP_M": 32})],
+    [(128, 128, 64, 8, 4, {"GROUP_M": 16}), (64, 256, 64, 8, 4, {"GROUP_M": 32})],
 )
 _BWD_CONFIGS = _configs(
     {"BLOCK_M": 16, "BLOCK_N": 32, "BLOCK_K": 16, "GROUP_M": 2},

@@ -58,15 +58,22 @@ def _pipeline(device_id: int | None, threads: int):
     return _pipelines[key]
 
 
-def _to_torch(batch, on_gpu: bool) -> torch.Tensor:
-    """The single sample of a DALI batch -> torch uint8 [n, H, W, 3] (CUDA when on_gpu)."""
+def _to_torch(batch, device_id: int | None) -> torch.Tensor:
+    """The single sample of a DALI batch -> torch uint8 [n, H, W, 3] (on GPU `device_id` when given).
+
+    The copy out of DALI's buffer is finished before returning: the buffer is DALI's again at
+    the next run of the pipeline.
+    """
     tensor = batch.as_tensor()                                        # [1, n, H, W, 3]
-    if not on_gpu:
+    if device_id is None:
         return torch.from_numpy(np.array(tensor)[0])
     from nvidia.dali.plugin.pytorch import feed_ndarray
 
-    out = torch.empty(tensor.shape(), dtype=torch.uint8, device="cuda")
-    feed_ndarray(tensor, out, cuda_stream=torch.cuda.current_stream())
+    device = torch.device("cuda", device_id)
+    out = torch.empty(tensor.shape(), dtype=torch.uint8, device=device)
+    stream = torch.cuda.current_stream(device)
+    feed_ndarray(tensor, out, cuda_stream=stream)
+    stream.synchronize()
     return out[0]
 
 
@@ -92,7 +99,7 @@ def decode_dali(path: str, index: VideoIndex, indices: list[int], threads: int =
             pipe.feed_input("encoded", [encoded])
             pipe.feed_input("frames", [np.asarray(indices, dtype=np.int32)])
             (batch,) = pipe.run()
-            frames = _to_torch(batch, on_gpu=device_id is not None)
+            frames = _to_torch(batch, device_id)
         except RuntimeError as err:
             _pipelines.pop((device_id, threads), None)
             raise VideoDecodeError(f"{path}: DALI failed to decode: {str(err).splitlines()[0]}") from err

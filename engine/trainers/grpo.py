@@ -29,7 +29,7 @@ from videorft.engine.trainers.digest import maybe_write_param_digests
 from videorft.engine.trainers.distributed import init_distributed, reduce_metrics, seed_everything
 from videorft.engine.trainers.flops import utilisation
 from videorft.engine.trainers.grpo_step import StepContext, grpo_step
-from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb
+from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb, reset_peak_memory
 from videorft.engine.trainers.profiling import step_profiler
 from videorft.engine.trainers.reference import build_reference
 from videorft.engine.trainers.train_engine import TrainEngine
@@ -102,6 +102,7 @@ def _loop(cfg: RunConfig, run_dir: RunDir, ctx: StepContext, tokenizer, info, st
     last: dict[str, float] = {}
     for step in run_dir.progress(range(state["step"], cfg.grpo.steps), total=cfg.grpo.steps - state["step"]):
         started = time.perf_counter()
+        reset_peak_memory(info.device)
         try:
             metrics = grpo_step(ctx, batches)
             state["bad_steps"] = 0

@@ -49,8 +49,15 @@ class PhaseTimer:
         return out
 
 
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak-memory window (CUDA), so each logged step reports its own peak."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
 def peak_memory_mb(device: torch.device) -> float:
-    """Peak allocated CUDA memory of this process, or its peak resident set size on CPU, in MiB."""
+    """Peak allocated CUDA memory since the last reset_peak_memory, or the process's peak resident set
+    size on CPU, in MiB."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

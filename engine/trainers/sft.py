@@ -26,7 +26,7 @@ from videorft.engine.trainers.data import build_sft_loader, sft_steps_per_epoch
 from videorft.engine.trainers.digest import maybe_write_param_digests
 from videorft.engine.trainers.distributed import all_ranks_true, init_distributed, reduce_metrics, seed_everything
 from videorft.engine.trainers.flops import ModelShape, utilisation
-from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb
+from videorft.engine.trainers.phases import PhaseTimer, peak_memory_mb, reset_peak_memory
 from videorft.engine.trainers.profiling import step_profiler
 from videorft.engine.trainers.train_engine import TrainEngine
 
@@ -110,6 +110,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     with step_profiler(run_dir.path, cfg.run.profile_steps, info.device) as profiler:
         for step in run_dir.progress(range(state["step"], total), total=total - state["step"]):
             started = time.perf_counter()
+            reset_peak_memory(info.device)
             metrics = _train_step(cfg, engine, batches, timer, shape, state, step)
             state["step"] = step + 1
             if (step + 1) % cfg.run.log_every == 0:
