@@ -93,7 +93,7 @@ setup(
     python_requires=">=3.10",
     package_dir={"videorft": "videorft", **{f"videorft.{p}": p for p in SUBPACKAGES}},
     packages=["videorft"] + [n for p in SUBPACKAGES for n in find_packages_under(p)],
-    package_data={"videorft.engine": ["data/*", "data/**/*"], "videorft.kernels": ["csrc/*"]},
+    package_data={"videorft.engine": ["data/*", "data/**/*"], "videorft.loaders": ["data/*"]},
     include_package_data=True,
     ext_modules=[CMakeExtension("videorft._native")],
     cmdclass={"build_ext": CMakeBuild},

@@ -40,7 +40,7 @@ STAGES: dict[str, Stage] = {
                                "write a benchmark's own release (lmms-eval layout) as a records file to evaluate"),
     "report": Stage("videorft.engine.report:run",
                     "combine evaluations into tables and results.json (benchmarks beside the paper's numbers)"),
-    "synth": Stage("videorft.loaders.synth.world:run",
+    "synth": Stage("videorft.engine.synth_stage:run",
                    "write the synthetic video world: clips, scene graphs, train/test records"),
     "train-encoder": Stage("videorft.engine.encoder.stage:run",
                            "train the tiny SigLIP of the semantic reward on the synthetic world's frame/caption pairs"),

@@ -1,6 +1,6 @@
 """Turn a record into the chat prompt VideoRFT models expect, and the SFT target after it.
 
-The strings come from engine/data/prompts.yaml (VideoRFT's own templates). The user turn is
+The strings come from loaders/data/prompts.yaml (VideoRFT's own templates). The user turn is
 [vision item, question text], with the question text = question template filled with the
 problem (options appended exactly once) + the answer-type template. The chat template of the
 tokenizer then writes the ChatML text, including one vision placeholder block that
@@ -29,7 +29,7 @@ _OPTION_LINE = re.compile(r"^\s*\(?([A-Z])[.):]\s+\S", re.MULTILINE)
 
 @dataclass(frozen=True)
 class PromptTemplates:
-    """The prompt strings of engine/data/prompts.yaml."""
+    """The prompt strings of loaders/data/prompts.yaml."""
 
     question: dict[str, str]
     """Question templates by name ("train", "eval"), each with a {Question} slot."""
@@ -43,14 +43,14 @@ class PromptTemplates:
 
 @functools.lru_cache(maxsize=1)
 def load_templates() -> PromptTemplates:
-    """Read engine/data/prompts.yaml (once per process) and check it covers every problem type."""
-    text = resources.files("videorft.engine").joinpath("data", "prompts.yaml").read_text(encoding="utf-8")
+    """Read loaders/data/prompts.yaml (once per process) and check it covers every problem type."""
+    text = resources.files("videorft.loaders").joinpath("data", "prompts.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     templates = PromptTemplates(question=data["question_templates"], types=data["type_templates"],
                                 system=data["system_prompts"], options=data["options_layouts"])
     missing = set(PROBLEM_TYPES) - set(templates.types)
     if missing:
-        raise ValueError(f"engine/data/prompts.yaml: type_templates lacks {sorted(missing)}")
+        raise ValueError(f"loaders/data/prompts.yaml: type_templates lacks {sorted(missing)}")
     return templates
 
 

@@ -23,7 +23,7 @@ from videorft.engine.eval.predictions import PredictionSink
 from videorft.engine.models.loading import load_model_and_tokenizer
 from videorft.engine.rewards import SemanticScorer, reasoning_span
 from videorft.engine.rollout import build_rollout
-from videorft.loaders.build import build_dataset
+from videorft.engine.datasets import build_dataset
 from videorft.loaders.collate import PromptBatch
 from videorft.loaders.dataloader import DataStream, build_loader
 from videorft.loaders.records import Record, RecordSet

@@ -12,7 +12,7 @@ from videorft.engine.config import RunConfig
 from videorft.engine.rewards import check_solution
 from videorft.engine.trainers.distributed import DistInfo
 from videorft.engine.trainers.sampler import ResumableSampler
-from videorft.loaders.build import build_dataset, read_split
+from videorft.engine.datasets import build_dataset, read_split
 from videorft.loaders.collate import Batch
 from videorft.loaders.dataloader import build_loader
 

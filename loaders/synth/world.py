@@ -1,4 +1,4 @@
-"""`videorft synth`: write a synthetic video world (videos, scene graphs, train/test records).
+"""The synthetic video world: videos, scene graphs and train/test records (`videorft synth` writes one).
 
     <output_dir>/videos/<split>-<i>.mp4   procedural clips (VP9 .webm when synth.codec is vp9)
     <output_dir>/scenes/<split>-<i>.json  ground-truth scene graph + the question asked about it
@@ -23,8 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from videorft.engine.config import RunConfig, SynthConfig
-from videorft.engine.config_loader import ConfigError, to_dict
+from videorft.loaders.config import SynthConfig
 from videorft.loaders.synth.builder import TIME_STEP_S, PlacementError, SceneBuilder
 from videorft.loaders.synth.cot import reference_process, reference_solution
 from videorft.loaders.synth.encode import video_suffix, write_video
@@ -39,6 +38,10 @@ WORLD_FILE = "world.json"
 SCENE_ATTEMPTS = 100
 
 
+class WorldConfigError(ValueError):
+    """Synth settings that cannot make a world; the message names the `synth.` field."""
+
+
 @dataclass
 class Planned:
     """One record of the world before its video is rendered."""
@@ -49,22 +52,22 @@ class Planned:
 
 
 def check_config(cfg: SynthConfig) -> list[str]:
-    """Validate the synth settings; returns the question kinds to ask. Raises ConfigError."""
+    """Validate the synth settings; returns the question kinds to ask. Raises WorldConfigError."""
     level = get_level(cfg.difficulty)
     kinds = list(cfg.question_kinds) or list(level.kinds)
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
-        raise ConfigError(f"synth.question_kinds: unknown kind {unknown[0]!r}; choose from {sorted(KINDS)}")
+        raise WorldConfigError(f"synth.question_kinds: unknown kind {unknown[0]!r}; choose from {sorted(KINDS)}")
     if cfg.width % 2 or cfg.height % 2 or min(cfg.width, cfg.height) < 32:
-        raise ConfigError(f"synth.width/height must be even and at least 32, got {cfg.width}x{cfg.height}")
+        raise WorldConfigError(f"synth.width/height must be even and at least 32, got {cfg.width}x{cfg.height}")
     if cfg.fps <= 0 or (cfg.fps * TIME_STEP_S) % 1:
-        raise ConfigError(f"synth.fps must be a positive even number (events sit on a 0.5 s grid), got {cfg.fps}")
+        raise WorldConfigError(f"synth.fps must be a positive even number (events sit on a 0.5 s grid), got {cfg.fps}")
     if cfg.duration_s < 2.0:
-        raise ConfigError(f"synth.duration_s must be at least 2 seconds, got {cfg.duration_s}")
+        raise WorldConfigError(f"synth.duration_s must be at least 2 seconds, got {cfg.duration_s}")
     if cfg.max_objects < 1:
-        raise ConfigError(f"synth.max_objects must be at least 1, got {cfg.max_objects}")
+        raise WorldConfigError(f"synth.max_objects must be at least 1, got {cfg.max_objects}")
     if min(cfg.num_train, cfg.num_test) < 0:
-        raise ConfigError("synth.num_train and synth.num_test must not be negative")
+        raise WorldConfigError("synth.num_train and synth.num_test must not be negative")
     video_suffix(cfg.codec)
     return kinds
 
@@ -84,7 +87,7 @@ def plan_split(cfg: SynthConfig, split: str, count: int) -> list[Planned]:
         try:
             choice = choose(decks, lim, kind)
         except ValueError as err:
-            raise ConfigError(f"synth: {err}") from None
+            raise WorldConfigError(f"synth: {err}") from None
         rng = random.Random(f"{cfg.seed}:{split}:{i}")
         name = f"{split}-{i:05d}"
         for _ in range(SCENE_ATTEMPTS):
@@ -95,7 +98,7 @@ def plan_split(cfg: SynthConfig, split: str, count: int) -> list[Planned]:
             except PlacementError:
                 continue
         else:
-            raise ConfigError(f"synth: could not lay out a {kind!r} scene in {cfg.width}x{cfg.height} pixels; "
+            raise WorldConfigError(f"synth: could not lay out a {kind!r} scene in {cfg.width}x{cfg.height} pixels; "
                               "use a larger frame or fewer synth.max_objects")
         scene = builder.scene
         record = {
@@ -123,7 +126,7 @@ def _render_and_encode(job: tuple[Scene, str, int, str]) -> str:
 def _prepare_dir(root: Path) -> None:
     """Create the world folder, clearing a previous world; refuse to touch other folders."""
     if root.exists() and any(root.iterdir()) and not (root / WORLD_FILE).is_file():
-        raise ConfigError(f"synth.output_dir {root} is not empty and holds no {WORLD_FILE}; "
+        raise WorldConfigError(f"synth.output_dir {root} is not empty and holds no {WORLD_FILE}; "
                           "pick a new folder so nothing else is overwritten")
     for sub in ("videos", "scenes"):
         if (root / sub).is_dir():
@@ -163,18 +166,6 @@ def generate_world(cfg: SynthConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     summary = {"output_dir": str(root), "train": len(plans["train"]), "test": len(plans["test"]),
                "workers": workers, "seconds": round(seconds, 2)}
-    written = {"synth": to_dict(cfg), "train": summary["train"], "test": summary["test"]}
+    written = {"synth": asdict(cfg), "train": summary["train"], "test": summary["test"]}
     _write_text(root / WORLD_FILE, json.dumps(written, indent=2) + "\n")
-    return summary
-
-
-def run(cfg: RunConfig) -> dict[str, Any]:
-    """Stage entry point of `videorft synth`."""
-    from videorft.engine.run_dir import RunDir, log
-
-    run_dir = RunDir(cfg, "synth")
-    summary = generate_world(cfg.synth)
-    log.info("synthetic world: %d train + %d test records in %s (%.1f s, %d workers)", summary["train"],
-             summary["test"], summary["output_dir"], summary["seconds"], summary["workers"])
-    run_dir.close()
     return summary

@@ -105,5 +105,5 @@ def test_sft_target_continues_the_chat_template(bpe_tokenizer):
 def test_prompts_yaml_parses_as_plain_data():
     from importlib import resources
 
-    text = resources.files("videorft.engine").joinpath("data", "prompts.yaml").read_text()
+    text = resources.files("videorft.loaders").joinpath("data", "prompts.yaml").read_text()
     assert set(yaml.safe_load(text)) == {"question_templates", "type_templates", "system_prompts", "options_layouts"}

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from videorft.engine.config import SynthConfig
-from videorft.engine.config_loader import ConfigError
+from videorft.loaders.config import SynthConfig
 from videorft.loaders.schema import PROBLEM_TYPES
 from videorft.loaders.synth.levels import COLOURS, LEVELS
-from videorft.loaders.synth.world import generate_world
+from videorft.loaders.synth.world import WorldConfigError, generate_world
 
 
 def _cfg(out, **kw):
@@ -237,13 +236,13 @@ def test_vp9_webm(tmp_path):
     ({"duration_s": 1.0}, "synth.duration_s"),
 ])
 def test_bad_settings_name_the_field(tmp_path, change, field):
-    with pytest.raises(ConfigError, match=re.escape(field)):
+    with pytest.raises(WorldConfigError, match=re.escape(field)):
         generate_world(_cfg(tmp_path / "bad", **change))
 
 
 def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
     (tmp_path / "notes.txt").write_text("keep me")
-    with pytest.raises(ConfigError, match="not empty"):
+    with pytest.raises(WorldConfigError, match="not empty"):
         generate_world(_cfg(tmp_path, num_train=1, num_test=0))
     assert (tmp_path / "notes.txt").read_text() == "keep me"
 
@@ -258,6 +257,9 @@ def test_cli_stage_writes_the_tiny_world(tmp_path):
     assert code == 0
     assert len(_records(out)) == 4 and len(_records(out, "test")) == 2
     assert json.loads((out / "world.json").read_text())["synth"]["difficulty"] == "easy"
+    bad = main(["synth", "--config", str(recipe), f"synth.output_dir={tmp_path / 'bad'}", "synth.width=63",
+                f"run.output_dir={tmp_path / 'run-bad'}", "run.tensorboard=false"])
+    assert bad == 2                                        # the stage reports bad settings as a config error
 
 
 def test_caption_pairs_describe_each_decoded_frame(world):

@@ -128,7 +128,7 @@ def test_vllm_gets_chunks_of_decoded_clips_and_no_hf_model(tiny_model_dir, relea
     from videorft.engine.eval.benchmarks import get_benchmark
     from videorft.engine.eval.generate import load_policy, prompt_batches
     from videorft.engine.eval.reader import read_benchmark
-    from videorft.loaders.build import build_dataset
+    from videorft.engine.datasets import build_dataset
 
     cfg = load_config(None, overrides(tmp_path, tiny_model_dir, release_root, release_root, "vsibench",
                                       "eval.batch_size=3"))

@@ -5,7 +5,7 @@ import torch
 
 from videorft.engine.config import TinyModelConfig, load_config
 from videorft.engine.models.tiny import build_tiny_model
-from videorft.loaders.build import build_dataset, build_stream, read_split
+from videorft.engine.datasets import build_dataset, build_stream, read_split
 
 
 def _cfg(world, *extra):
