@@ -28,8 +28,12 @@ class ConfigError(ValueError):
     """A config file or override that does not fit the schema; the message names the field."""
 
 
-def _suggest(name: str, choices: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+def did_you_mean(name: str, choices: typing.Iterable[str]) -> str:
+    """"; did you mean 'x'?" naming the choice closest to a misspelt `name`, or "" when none is close.
+
+    The one hint of every "unknown name" error (config keys and values, reward names, problem types).
+    """
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
@@ -57,7 +61,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin is Literal:
         if value in args:
             return value
-        raise ConfigError(f"{where}: {value!r} is not one of {list(args)}{_suggest(str(value), map(str, args))}")
+        raise ConfigError(f"{where}: {value!r} is not one of {list(args)}{did_you_mean(value, args)}")
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping of {tp.__name__} fields, got {value!r}")
@@ -110,7 +114,7 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     unknown = [k for k in data if k not in fields]
     if unknown:
         key = unknown[0]
-        raise ConfigError(f"unknown key '{prefix}{key}'{_suggest(str(key), fields)}")
+        raise ConfigError(f"unknown key '{prefix}{key}'{did_you_mean(key, fields)}")
     hints = _hints(cls)
     kwargs = {name: _coerce(value, hints[name], f"{prefix}{name}") for name, value in data.items()}
     try:
