@@ -6,21 +6,39 @@ where the interrupted one stopped (see ResumableSampler).
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Literal, Optional
 
+from videorft.engine.backends import Backends
 from videorft.engine.config import RunConfig
 from videorft.engine.rewards import check_solution
 from videorft.engine.trainers.distributed import DistInfo
 from videorft.engine.trainers.sampler import ResumableSampler
-from videorft.loaders.build import build_dataset, read_split
+from videorft.loaders.build import read_split
 from videorft.loaders.collate import Batch
 from videorft.loaders.dataloader import build_loader
+from videorft.loaders.dataset import VideoQADataset
+from videorft.loaders.family import family_named, family_of
+from videorft.loaders.records import RecordSet
 
 
-def _stream(cfg: RunConfig, tokenizer, model_config, info: DistInfo, mode: str, layout: str, batch_size: int,
-            start_batch: int) -> Iterator[Batch]:
+def build_dataset(cfg: RunConfig, backends: Backends, tokenizer, records: RecordSet, mode: Literal["prompt", "sft"],
+                  model_config=None) -> VideoQADataset:
+    """A VideoQADataset over `records` with cfg.video, cfg.data and the run's resolved video backends.
+
+    model_config: the policy's transformers config (family and patch geometry are read from it);
+    None means Qwen2.5-VL's. SFT datasets drop samples longer than sft.max_length.
+    """
+    family = family_of(model_config) if model_config is not None else family_named("qwen2_5_vl")
+    max_length: Optional[int] = cfg.sft.max_length if mode == "sft" else None
+    return VideoQADataset(records.records, tokenizer, cfg.video, cfg.data, mode, family=family, max_length=max_length,
+                          video_decoder=backends.video_decoder, decoder_fallback=backends.video_decoder_fallback,
+                          preprocess=backends.video_preprocess)
+
+
+def _stream(cfg: RunConfig, backends: Backends, tokenizer, model_config, info: DistInfo, mode: str, layout: str,
+            batch_size: int, start_batch: int) -> Iterator[Batch]:
     records = read_split(cfg, "train", require_process=(mode == "sft"), validate=check_solution)
-    dataset = build_dataset(cfg, tokenizer, records, mode=mode, model_config=model_config)
+    dataset = build_dataset(cfg, backends, tokenizer, records, mode, model_config)
     sampler = ResumableSampler(len(dataset), seed=cfg.run.seed, rank=info.rank, world_size=info.world_size,
                                start=start_batch * batch_size)
     stream = build_loader(dataset, batch_size, layout, sampler=sampler, seed=cfg.run.seed + info.rank,
@@ -29,17 +47,18 @@ def _stream(cfg: RunConfig, tokenizer, model_config, info: DistInfo, mode: str, 
     return iter(stream)
 
 
-def build_prompt_loader(cfg: RunConfig, tokenizer, model_config, info: DistInfo, start_batch: int = 0
-                        ) -> Iterator[Batch]:
+def build_prompt_loader(cfg: RunConfig, backends: Backends, tokenizer, model_config, info: DistInfo,
+                        start_batch: int = 0) -> Iterator[Batch]:
     """Endless left-padded prompt batches of grpo.prompts_per_step, starting at batch `start_batch`."""
-    return _stream(cfg, tokenizer, model_config, info, "prompt", "prompt", cfg.grpo.prompts_per_step, start_batch)
+    return _stream(cfg, backends, tokenizer, model_config, info, "prompt", "prompt", cfg.grpo.prompts_per_step,
+                   start_batch)
 
 
-def build_sft_loader(cfg: RunConfig, tokenizer, model_config, info: DistInfo, start_batch: int = 0
-                     ) -> Iterator[Batch]:
+def build_sft_loader(cfg: RunConfig, backends: Backends, tokenizer, model_config, info: DistInfo,
+                     start_batch: int = 0) -> Iterator[Batch]:
     """Endless padded SFT batches starting at micro-batch `start_batch` (the trainer packs them
     into one varlen row when sft.packing)."""
-    return _stream(cfg, tokenizer, model_config, info, "sft", "sft", cfg.sft.batch_size, start_batch)
+    return _stream(cfg, backends, tokenizer, model_config, info, "sft", "sft", cfg.sft.batch_size, start_batch)
 
 
 def sft_steps_per_epoch(cfg: RunConfig, info: DistInfo) -> int:

@@ -45,6 +45,7 @@ def test_grpo_prompts_reject_an_unscorable_record_when_read(small_world, tmp_pat
     """An empty <answer></answer> solution stops (or, with skip, leaves) the run at start-up, not mid-step."""
     import json
 
+    from videorft.engine.backends import resolve_backends
     from videorft.engine.rewards import check_solution
     from videorft.engine.trainers.data import build_prompt_loader
     from videorft.engine.trainers.distributed import DistInfo
@@ -58,7 +59,7 @@ def test_grpo_prompts_reject_an_unscorable_record_when_read(small_world, tmp_pat
     model = build_tiny_model(TinyModelConfig(), bpe_tokenizer)
     info = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
     with pytest.raises(RecordError, match=r"train.jsonl:3: solution"):
-        build_prompt_loader(cfg, bpe_tokenizer, model.config, info)
+        build_prompt_loader(cfg, resolve_backends(cfg), bpe_tokenizer, model.config, info)
     cfg.data.on_bad_record = "skip"
     assert len(read_split(cfg, "train", validate=check_solution)) == 3
     assert len(read_split(cfg, "train")) == 4                               # without the check: read as written
