@@ -193,16 +193,26 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def describe(cls: type, prefix: str = "") -> list[tuple[str, str, Any, str]]:
-    """(dotted name, type, default, doc) for every leaf field of `cls`, nested sections expanded."""
+def describe(cls: type, prefix: str = "", defaults: Any = None) -> list[tuple[str, str, Any, str]]:
+    """(dotted name, type, default, doc) for every leaf field of `cls`, nested sections expanded.
+
+    defaults: the instance whose values are the defaults (None: the class's own). A nested section
+    reports the defaults its parent gives it, which may differ from its class's (grpo.optim.scheduler
+    is "cosine" where OptimConfig says "linear").
+    """
     rows = []
     hints, docs = _hints(cls), field_docs(cls)
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
+        default = getattr(defaults, f.name) if defaults is not None else _field_default(f)
         if dataclasses.is_dataclass(tp):
-            rows.extend(describe(tp, f"{prefix}{f.name}."))
+            rows.extend(describe(tp, f"{prefix}{f.name}.", default))
             continue
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         rows.append((prefix + f.name, _type_name(tp), default, docs.get(f.name, "")))
     return rows
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
