@@ -72,11 +72,14 @@ def _deltas(engine: TrainEngine, model) -> dict[str, torch.Tensor]:
 
 
 def _assert_same_updates(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
-    """Equal weight updates up to fp32 rounding of their sums (1e-4 of each tensor's largest move)."""
+    """Equal weight updates up to fp32 rounding of their sums: 1e-4 of each tensor's largest move, plus
+    1e-6 of the largest move of all (a tensor whose gradient nearly cancels moves little, but its sum
+    rounds at the scale of its parts)."""
     assert got.keys() == want.keys() and any(d.abs().max() > 1e-6 for d in want.values())
+    overall = max(float(d.abs().max()) for d in want.values())
     for name, expected in want.items():
         scale = float(expected.abs().max())
-        torch.testing.assert_close(got[name], expected, rtol=0, atol=1e-4 * scale + 1e-12, msg=name)
+        torch.testing.assert_close(got[name], expected, rtol=0, atol=1e-4 * scale + 1e-6 * overall, msg=name)
 
 
 def _weights(engine: TrainEngine) -> dict[str, torch.Tensor]:
