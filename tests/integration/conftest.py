@@ -279,5 +279,6 @@ def kit() -> SimpleNamespace:
     """The helpers above, for test modules (importlib import mode cannot import a conftest)."""
     return SimpleNamespace(
         run_stage=run_stage, kill_after_checkpoint=kill_after_checkpoint, read_rows=read_rows,
-        training_rows=training_rows, load_weights=load_weights, sft_config=sft_config, grpo_config=grpo_config, stage_env=stage_env,
+        training_rows=training_rows, load_weights=load_weights, sft_config=sft_config, grpo_config=grpo_config,
+        stage_env=stage_env,
         TWO_RANKS=TWO_RANKS, deepspeed_two_ranks=deepspeed_two_ranks, GRPO_STEPS=GRPO_STEPS, SFT_STEPS=SFT_STEPS)
