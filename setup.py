@@ -78,6 +78,7 @@ CPU_SAFE_CORE = [
     "tensorboard",
     "matplotlib",
     "rouge-score",
+    "rapidfuzz==3.14.6",
     "sentencepiece",
     "liger-kernel==0.8.5",
     "deepspeed==0.19.8",

@@ -86,11 +86,8 @@ class ModelConfig:
 @dataclass(kw_only=True)
 class KernelConfig:
     backend: Literal["auto", "triton", "torch", "reference"] = "auto"
-    """Fused lm_head + log-prob + loss: "auto" is triton on CUDA, torch elsewhere."""
-    token_chunk: int = 1024
-    """Rows per chunk of the torch backend."""
-    vocab_chunk: int = 8192
-    """Vocabulary columns per chunk of the torch backend."""
+    """Fused lm_head + log-prob + loss: "auto" is triton on CUDA, torch elsewhere (triton on a CPU
+    only under TRITON_INTERPRET=1); block sizes are the kernels' own defaults."""
 
 
 @dataclass(kw_only=True)

@@ -28,8 +28,12 @@ class ConfigError(ValueError):
     """A config file or override that does not fit the schema; the message names the field."""
 
 
-def _suggest(name: str, choices: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+def did_you_mean(name: str, choices: typing.Iterable[str]) -> str:
+    """"; did you mean 'x'?" naming the choice closest to a misspelt `name`, or "" when none is close.
+
+    The one hint of every "unknown name" error (config keys and values, reward names, problem types).
+    """
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
@@ -57,7 +61,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin is Literal:
         if value in args:
             return value
-        raise ConfigError(f"{where}: {value!r} is not one of {list(args)}{_suggest(str(value), map(str, args))}")
+        raise ConfigError(f"{where}: {value!r} is not one of {list(args)}{did_you_mean(value, args)}")
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping of {tp.__name__} fields, got {value!r}")
@@ -110,7 +114,7 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     unknown = [k for k in data if k not in fields]
     if unknown:
         key = unknown[0]
-        raise ConfigError(f"unknown key '{prefix}{key}'{_suggest(str(key), fields)}")
+        raise ConfigError(f"unknown key '{prefix}{key}'{did_you_mean(key, fields)}")
     hints = _hints(cls)
     kwargs = {name: _coerce(value, hints[name], f"{prefix}{name}") for name, value in data.items()}
     try:
@@ -189,16 +193,26 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def describe(cls: type, prefix: str = "") -> list[tuple[str, str, Any, str]]:
-    """(dotted name, type, default, doc) for every leaf field of `cls`, nested sections expanded."""
+def describe(cls: type, prefix: str = "", defaults: Any = None) -> list[tuple[str, str, Any, str]]:
+    """(dotted name, type, default, doc) for every leaf field of `cls`, nested sections expanded.
+
+    defaults: the instance whose values are the defaults (None: the class's own). A nested section
+    reports the defaults its parent gives it, which may differ from its class's (grpo.optim.scheduler
+    is "cosine" where OptimConfig says "linear").
+    """
     rows = []
     hints, docs = _hints(cls), field_docs(cls)
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
+        default = getattr(defaults, f.name) if defaults is not None else _field_default(f)
         if dataclasses.is_dataclass(tp):
-            rows.extend(describe(tp, f"{prefix}{f.name}."))
+            rows.extend(describe(tp, f"{prefix}{f.name}.", default))
             continue
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         rows.append((prefix + f.name, _type_name(tp), default, docs.get(f.name, "")))
     return rows
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None

@@ -1,7 +1,7 @@
 """Build the datasets and loaders of a stage from its RunConfig, in one call each.
 
     records = read_split(cfg, "train", require_process=True, validate=check_solution)
-    dataset = build_dataset(cfg, tokenizer, records, mode="sft", model_config=model.config)
+    dataset = build_dataset(cfg, resolve_backends(cfg), tokenizer, records, mode="sft", model_config=model.config)
     stream = build_stream(cfg, dataset, batch_size=cfg.sft.batch_size, layout="sft", shuffle=True)
     for batch in stream: ...          # stream.skipped counts unreadable media
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
+from videorft.engine.backends import Backends
 from videorft.engine.config import RunConfig
 from videorft.loaders.dataloader import DataStream, Layout, build_loader
 from videorft.loaders.dataset import VideoQADataset
@@ -33,17 +34,18 @@ def read_split(cfg: RunConfig, split: Literal["train", "eval"], require_process:
     return read_records(path, cfg.data.on_bad_record, cfg.data.max_samples, require_process, validate)
 
 
-def build_dataset(cfg: RunConfig, tokenizer, records: RecordSet, mode: Literal["prompt", "sft"],
+def build_dataset(cfg: RunConfig, backends: Backends, tokenizer, records: RecordSet, mode: Literal["prompt", "sft"],
                   model_config=None) -> VideoQADataset:
-    """A VideoQADataset over `records` with cfg.video and cfg.data.
+    """A VideoQADataset over `records` with cfg.video, cfg.data and the run's resolved video backends.
 
     model_config: the policy's transformers config (family and patch geometry are read from it);
     None means Qwen2.5-VL's. SFT datasets drop samples longer than sft.max_length.
     """
     family = family_of(model_config) if model_config is not None else family_named("qwen2_5_vl")
     max_length: Optional[int] = cfg.sft.max_length if mode == "sft" else None
-    return VideoQADataset(records.records, tokenizer, cfg.video, cfg.data, mode, family=family,
-                          max_length=max_length)
+    return VideoQADataset(records.records, tokenizer, cfg.video, cfg.data, mode, family=family, max_length=max_length,
+                          video_decoder=backends.video_decoder, decoder_fallback=backends.video_decoder_fallback,
+                          preprocess=backends.video_preprocess)
 
 
 def build_stream(cfg: RunConfig, dataset: VideoQADataset, batch_size: int, layout: Layout,

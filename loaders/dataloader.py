@@ -62,13 +62,11 @@ class DataStream:
                 yield batch
 
 
-def _uses_gpu_decoder(dataset: VideoQADataset) -> bool:
-    from videorft.loaders.video import resolve_decoder
+def _uses_the_gpu(dataset: VideoQADataset) -> bool:
+    """Whether the dataset's resolved decoder or preprocessing path works on CUDA tensors."""
+    from videorft.loaders.video import frames_device
 
-    try:
-        return resolve_decoder(dataset.video_cfg.backend) == "dali" and torch.cuda.is_available()
-    except (RuntimeError, ValueError):
-        return False
+    return frames_device(dataset.video_decoder).type == "cuda" or dataset.preprocess == "gpu"
 
 
 def build_loader(dataset: VideoQADataset, batch_size: int, layout: Layout, *, shuffle: bool = False, seed: int = 0,
@@ -77,11 +75,12 @@ def build_loader(dataset: VideoQADataset, batch_size: int, layout: Layout, *, sh
     """A DataStream of `layout` batches over `dataset` (num_workers/prefetch as in DataConfig).
 
     shuffle draws a new order each pass from a generator seeded with `seed`; a `sampler` (e.g. the
-    trainers' resumable, rank-sharded one) replaces both. GPU decoding (DALI
-    on CUDA) runs in the main process, since CUDA cannot be used from forked workers.
+    trainers' resumable, rank-sharded one) replaces both. GPU decoding (DALI on CUDA) and GPU
+    preprocessing run in the main process, since CUDA cannot be used from forked workers.
     """
-    if num_workers > 0 and _uses_gpu_decoder(dataset):
-        log.info("video decoder DALI runs on the GPU: decoding in the main process (data.num_workers ignored)")
+    if num_workers > 0 and _uses_the_gpu(dataset):
+        log.info("video decoder %s / preprocessing %s work on the GPU: decoding in the main process "
+                 "(data.num_workers ignored)", dataset.video_decoder, dataset.preprocess)
         num_workers = 0
     # A private generator even when `sampler` orders the data: DataLoader draws its worker base seed
     # from it each time iteration starts, and drawing from the global RNG instead would shift the

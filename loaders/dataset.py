@@ -9,6 +9,7 @@ collate functions drop it, the loader counts and logs it, and the run goes on.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -76,10 +77,10 @@ class SkippedSample:
     reason: str
 
 
-def _default_decoder(video_cfg) -> Decoder:
+def _load_video(path: Path, video_cfg, backend: str, fallback: Optional[str], resize: str) -> VideoClip:
     from videorft.loaders.video import load_video_from_config
 
-    return lambda path: load_video_from_config(path, video_cfg)
+    return load_video_from_config(path, video_cfg, backend, fallback=fallback, resize=resize)
 
 
 def load_image(path: Path) -> VideoClip:
@@ -105,15 +106,19 @@ class VideoQADataset(Dataset):
     """Records -> `Sample`s (or `SkippedSample`s for unreadable media or over-long samples).
 
     mode "prompt": prompt only (GRPO rollouts, evaluation); "sft": prompt + target tokens.
-    video_cfg: a VideoConfig (frames, pixels, decoder, preprocessing path); data_cfg: a DataConfig
-    (media_root, options, system_prompt, template). family: the policy's ModelFamily (placeholder
-    expansion, patch geometry; loaders.family.family_of(model.config)). decoder: path -> VideoClip,
-    by default load_video with video_cfg; max_length drops SFT samples longer than that many tokens.
+    video_cfg: a VideoConfig (frames and pixels); data_cfg: a DataConfig (media_root, options,
+    system_prompt, template). family: the policy's ModelFamily (placeholder expansion, patch
+    geometry; loaders.family.family_of(model.config)). decoder: path -> VideoClip, by default
+    load_video with video_cfg; max_length drops SFT samples longer than that many tokens.
+    video_decoder, decoder_fallback, preprocess: the decoder name, its fallback and the
+    preprocessing path a run resolved at start-up (loaders.video.resolve_video_backends); what is
+    not given is resolved here, once, from video_cfg.backend and video_cfg.preprocess.
     """
 
     def __init__(self, records: Sequence[Record], tokenizer, video_cfg, data_cfg, mode: Literal["prompt", "sft"],
                  family: Optional[ModelFamily] = None, decoder: Optional[Decoder] = None,
-                 max_length: Optional[int] = None):
+                 max_length: Optional[int] = None, *, video_decoder: Optional[str] = None,
+                 decoder_fallback: Optional[str] = None, preprocess: Optional[str] = None):
         if mode not in ("prompt", "sft"):
             raise ValueError(f"mode must be 'prompt' or 'sft', got {mode!r}")
         self.records = list(records)
@@ -123,7 +128,15 @@ class VideoQADataset(Dataset):
         self.mode = mode
         self.family = family or family_named("qwen2_5_vl")
         self.spec = self.family.spec
-        self.decoder = decoder or _default_decoder(video_cfg)
+        if video_decoder is None or preprocess is None:       # not handed down: resolve once, here
+            from videorft.loaders.video import resolve_video_backends
+
+            video_decoder, fallback, preprocess = resolve_video_backends(video_decoder or video_cfg.backend,
+                                                                         preprocess or video_cfg.preprocess)
+            decoder_fallback = decoder_fallback or fallback
+        self.video_decoder, self.decoder_fallback, self.preprocess = video_decoder, decoder_fallback, preprocess
+        self.decoder = decoder or functools.partial(_load_video, video_cfg=video_cfg, backend=video_decoder,
+                                                    fallback=decoder_fallback, resize=self.preprocess)
         self.max_length = max_length
         self.media_root = Path(data_cfg.media_root)
 
@@ -156,12 +169,12 @@ class VideoQADataset(Dataset):
 
         v = self.video_cfg
         if record.data_type == "video":
-            out = video_inputs(clip, *video_pixel_bounds(v), v.preprocess, self.spec)
+            out = video_inputs(clip, *video_pixel_bounds(v), self.preprocess, self.spec)
             seconds = out["second_per_grid_ts"] if self.family.takes_seconds else None
             return out["pixel_values_videos"], out["video_grid_thw"], seconds
         h, w = int(clip.frames.shape[1]), int(clip.frames.shape[2])
         size = target_size(h, w, v.image_min_pixels, v.image_max_pixels, self.spec.factor)
-        rows, grid = preprocess_frames(clip.frames, size, v.preprocess, self.spec)
+        rows, grid = preprocess_frames(clip.frames, size, self.preprocess, self.spec)
         return rows, grid, None
 
     def _expand(self, text: str, record: Record, clip: VideoClip, grid: torch.Tensor) -> str:

@@ -67,6 +67,8 @@ def target_size(height: int, width: int, min_pixels: int | None, max_pixels: int
 
 
 def _frames_backend(frames: torch.Tensor, backend: str) -> str:
+    """`backend` checked against the frames; "auto" (a caller without a start-up choice) is resolved
+    for the frames' device."""
     name = resolve_preprocess(backend, frames.device)
     if name == "native" and frames.device.type != "cpu":
         raise ValueError("video.preprocess 'native' needs frames on the CPU; use 'gpu' for CUDA frames")

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 import torch
 
+from videorft.engine.backends import Backends
 from videorft.engine.config import EvalConfig, RunConfig
 from videorft.engine.eval.predictions import PredictionSink
 from videorft.engine.models.loading import load_model_and_tokenizer
@@ -56,10 +57,10 @@ def decoding_for(cfg: EvalConfig, backend: str) -> Decoding:
     return Decoding(backend, greedy, cfg.temperature, cfg.top_p, cfg.max_new_tokens)
 
 
-def load_policy(cfg: RunConfig, backends: dict[str, str], device: torch.device):
+def load_policy(cfg: RunConfig, backends: Backends, device: torch.device):
     """(model or None, tokenizer, model config). With vLLM only the tokenizer and config are read."""
-    if backends["rollout"] != "vllm":
-        model, tokenizer = load_model_and_tokenizer(cfg.model, device, backends["attention"], seed=cfg.run.seed)
+    if backends.rollout != "vllm":
+        model, tokenizer = load_model_and_tokenizer(cfg.model, device, backends.attention, seed=cfg.run.seed)
         return model, tokenizer, model.config
     if cfg.model.source != "pretrained" or not cfg.model.path:
         raise ValueError("rollout.backend vllm evaluates a saved checkpoint: set model.source: pretrained and "
@@ -127,15 +128,15 @@ def semantic_scorer(cfg: RunConfig, device: torch.device) -> Optional[SemanticSc
     return SemanticScorer(s.encoder_path, device=device, weight=s.weight, pooling=s.pooling, num_frames=s.num_frames)
 
 
-def generate_shard(cfg: RunConfig, backends: dict[str, str], device: torch.device, records: list[Record],
+def generate_shard(cfg: RunConfig, backends: Backends, device: torch.device, records: list[Record],
                    sink: PredictionSink, progress: Callable[..., Iterable]) -> int:
     """Answer `records` and append each completion to `sink`; returns how many had unreadable media."""
     model, tokenizer, model_config = load_policy(cfg, backends, device)
-    dataset = build_dataset(cfg, tokenizer, RecordSet(records=records), mode="prompt", model_config=model_config)
-    stream, batches, total = prompt_batches(cfg, dataset, backends["rollout"])
-    rollout = build_rollout(backends["rollout"], model, tokenizer, cfg.rollout, model_path=cfg.model.path,
+    dataset = build_dataset(cfg, backends, tokenizer, RecordSet(records=records), "prompt", model_config)
+    stream, batches, total = prompt_batches(cfg, dataset, backends.rollout)
+    rollout = build_rollout(backends.rollout, model, tokenizer, cfg.rollout, model_path=cfg.model.path,
                             dtype=cfg.model.dtype, seed=cfg.run.seed, video=cfg.video)
-    decoding = decoding_for(cfg.eval, backends["rollout"])
+    decoding = decoding_for(cfg.eval, backends.rollout)
     if decoding.backend != "vllm":
         log.info("HF generate decodes greedily (eval.temperature %g and top_p %g apply to vLLM; with top_p "
                  "0.001 near-greedy sampling keeps only the most likely token anyway)", cfg.eval.temperature,

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from videorft.engine.backends import resolve_backends
+from videorft.engine.backends import Backends, resolve_backends
 from videorft.engine.config import RunConfig
 from videorft.engine.eval.benchmarks import Benchmark, get_benchmark
 from videorft.engine.eval.generate import decoding_for, generate_shard
@@ -71,9 +71,9 @@ def evaluate(cfg: RunConfig, benchmark: Benchmark) -> dict[str, Any]:
     """Generate the missing completions (this rank's share), then merge and score on rank 0."""
     run_dir = RunDir(cfg, "eval")
     backends = resolve_backends(cfg)
-    run_dir.record_backends(backends)
+    run_dir.record_backends(backends.as_dict())
     owns_group = not (dist.is_available() and dist.is_initialized())
-    info = init_distributed(cfg.distributed, torch.device(backends["device"]))
+    info = init_distributed(cfg.distributed, backends.torch_device)
     wait_group = dist.new_group(backend="gloo", timeout=WAIT_TIMEOUT) if info.world_size > 1 else None
     torch.manual_seed(cfg.run.seed)
     records = read_benchmark(cfg, benchmark)
@@ -96,7 +96,7 @@ def evaluate(cfg: RunConfig, benchmark: Benchmark) -> dict[str, Any]:
     return summary
 
 
-def _finish(cfg: RunConfig, benchmark: Benchmark, run_dir: RunDir, records, backends: dict[str, str],
+def _finish(cfg: RunConfig, benchmark: Benchmark, run_dir: RunDir, records, backends: Backends,
             info: DistInfo, wait_group) -> dict[str, Any]:
     """Rank 0, once every rank is done: merge the completions and write eval.json."""
     if wait_group is not None:
@@ -105,7 +105,7 @@ def _finish(cfg: RunConfig, benchmark: Benchmark, run_dir: RunDir, records, back
         return {}
     predictions = merge_predictions(run_dir.path, [str(r.problem_id) for r in records.records])
     details = {"model": cfg.model.path or "tiny", "world_size": info.world_size,
-               "decoding": decoding_for(cfg.eval, backends["rollout"]).as_dict()}
+               "decoding": decoding_for(cfg.eval, backends.rollout).as_dict()}
     summary = write_summary(run_dir.path, benchmark, records, predictions, _rules(cfg), details)
     _report(summary, benchmark, records, cfg)
     return summary

@@ -19,10 +19,10 @@ Choices where the released code was quirky (each is tested):
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Callable, Literal
 
+from videorft.engine.config_loader import did_you_mean
 from videorft.engine.rewards.answers import extract_answer, solution_answer
 from videorft.engine.rewards.choice import exact_choice, lenient_choice
 from videorft.engine.rewards.numbers import has_decimal_point, parse_number
@@ -64,9 +64,8 @@ def check_problem_type(problem_type: str) -> str:
     """Return `problem_type` when it is one of PROBLEM_TYPES; else raise ValueError with a hint."""
     if problem_type in PROBLEM_TYPES:
         return problem_type
-    close = difflib.get_close_matches(str(problem_type), PROBLEM_TYPES, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"problem_type {problem_type!r} is not one of {list(PROBLEM_TYPES)}{hint}")
+    raise ValueError(f"problem_type {problem_type!r} is not one of {list(PROBLEM_TYPES)}"
+                     f"{did_you_mean(problem_type, PROBLEM_TYPES)}")
 
 
 def check_solution(solution: str, problem_type: str) -> str:

@@ -2,27 +2,69 @@
 
 R = R_a + R_f + 1[R_a > 0] * R_s (+ length bonus), each term switchable by RewardConfig:
 `functions` lists the terms summed into the total, `semantic.gate_on_accuracy` applies the gate,
-`length_bonus.enabled` adds the released recipe's bonus. Accuracy is computed even when it is not
-summed, because the gate and the bonus read it; every computed term is returned for logging.
+`length_bonus.enabled` adds the released recipe's bonus. Each term is one entry of REWARD_TERMS
+(name -> function of the group). Accuracy is computed even when it is not summed, because the
+gate and the bonus read it, and format always (it is cheap); every computed term is returned for
+logging.
 """
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
 from videorft.engine.config import LengthBonusConfig, RewardConfig
+from videorft.engine.config_loader import did_you_mean
 from videorft.engine.rewards.accuracy import TRAINING, ScoringRules, accuracy_reward, check_problem_type
 from videorft.engine.rewards.answers import format_reward
 from videorft.engine.rewards.semantic import SemanticScorer
 from videorft.engine.rewards.sentences import reasoning_span
 from videorft.loaders.clip import VideoClip
 
-REWARD_FUNCTIONS = ("accuracy", "format", "semantic")
+
+@dataclass(frozen=True)
+class Group:
+    """What a reward term sees of one group of G completions."""
+
+    completions: Sequence[str]
+    """The G decoded texts."""
+    accuracy: torch.Tensor
+    """fp32 [G]: the accuracy reward, which the other terms may read (the semantic gate)."""
+    video_embedding: torch.Tensor | None
+    """The prompt's clip embedding (`GroupScorer.embed_video`), or None without a usable video."""
+
+
+def _format_term(scorer: "GroupScorer", group: Group) -> torch.Tensor:
+    return torch.tensor([format_reward(c) for c in group.completions], dtype=torch.float32)  # [G]
+
+
+def _semantic_term(scorer: "GroupScorer", group: Group) -> torch.Tensor:
+    """fp32 [G]; gated completions (accuracy <= 0) are not even encoded."""
+    out = torch.zeros(len(group.completions), dtype=torch.float32)
+    if group.video_embedding is None:
+        return out
+    gate = scorer.config.semantic.gate_on_accuracy
+    keep = [i for i in range(len(group.completions)) if not (gate and group.accuracy[i] <= 0)]
+    if keep:
+        texts = [reasoning_span(group.completions[i]) for i in keep]
+        out[keep] = torch.tensor(scorer.semantic.score(texts, group.video_embedding), dtype=torch.float32)
+    return out
+
+
+RewardTerm = Callable[["GroupScorer", Group], torch.Tensor]
+
+REWARD_TERMS: dict[str, RewardTerm] = {
+    "accuracy": lambda scorer, group: group.accuracy,
+    "format": _format_term,
+    "semantic": _semantic_term,
+}
+"""Reward name -> fp32 [G] values of a group; the names RewardConfig.functions may list."""
+REWARD_FUNCTIONS = tuple(REWARD_TERMS)
 """Names RewardConfig.functions may list."""
+ALWAYS_COMPUTED = ("accuracy", "format")
+"""Terms computed (and logged) whether or not they are summed."""
 
 
 @dataclass
@@ -39,10 +81,9 @@ def check_functions(functions: Sequence[str]) -> list[str]:
     """Validate RewardConfig.functions; unknown or repeated names raise ValueError with a hint."""
     seen: list[str] = []
     for name in functions:
-        if name not in REWARD_FUNCTIONS:
-            close = difflib.get_close_matches(name, REWARD_FUNCTIONS, n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"rewards.functions: unknown reward {name!r}; choose from {list(REWARD_FUNCTIONS)}{hint}")
+        if name not in REWARD_TERMS:
+            raise ValueError(f"rewards.functions: unknown reward {name!r}; choose from {list(REWARD_FUNCTIONS)}"
+                             f"{did_you_mean(name, REWARD_FUNCTIONS)}")
         if name in seen:
             raise ValueError(f"rewards.functions: {name!r} is listed twice")
         seen.append(name)
@@ -75,6 +116,8 @@ class GroupScorer:
                              "(set rewards.semantic.encoder_path)")
         self.semantic = semantic if "semantic" in self.functions else None
         self.rules = rules
+        self.computed = set(ALWAYS_COMPUTED) | set(self.functions)
+        """The terms score_group computes: the summed ones plus ALWAYS_COMPUTED."""
 
     @classmethod
     def from_config(cls, config: RewardConfig, device: str | torch.device = "cpu",
@@ -109,10 +152,8 @@ class GroupScorer:
             raise ValueError(f"got {len(completions)} completions but {len(lengths)} lengths")
         accuracy = torch.tensor([accuracy_reward(c, solution, problem_type, self.rules) for c in completions],
                                 dtype=torch.float32)  # [G]
-        values = {"accuracy": accuracy,
-                  "format": torch.tensor([format_reward(c) for c in completions], dtype=torch.float32)}
-        if self.semantic is not None:
-            values["semantic"] = self._semantic(completions, accuracy, video_embedding)
+        group = Group(completions, accuracy, video_embedding)
+        values = {name: term(self, group) for name, term in REWARD_TERMS.items() if name in self.computed}
         total = torch.zeros(len(completions), dtype=torch.float32)
         for name in self.functions:
             total += values[name]
@@ -121,16 +162,3 @@ class GroupScorer:
             values["length_bonus"] = length_bonus(accuracy, lengths_t, self.config.length_bonus)
             total += values["length_bonus"]
         return GroupRewards(total=total, per_function=values)
-
-    def _semantic(self, completions: Sequence[str], accuracy: torch.Tensor,
-                  video_embedding: torch.Tensor | None) -> torch.Tensor:
-        """fp32 [G]; gated completions (accuracy <= 0) are not even encoded."""
-        out = torch.zeros(len(completions), dtype=torch.float32)
-        if video_embedding is None:
-            return out
-        keep = [i for i in range(len(completions))
-                if not (self.config.semantic.gate_on_accuracy and accuracy[i] <= 0)]
-        if keep:
-            texts = [reasoning_span(completions[i]) for i in keep]
-            out[keep] = torch.tensor(self.semantic.score(texts, video_embedding), dtype=torch.float32)
-        return out

@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import functools
-from typing import Sequence
 
-
-def word_edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
-    """Levenshtein distance between two word sequences (substitution, insertion, deletion cost 1)."""
-    previous = list(range(len(hypothesis) + 1))
-    for i, ref_word in enumerate(reference, start=1):
-        current = [i] + [0] * len(hypothesis)
-        for j, hyp_word in enumerate(hypothesis, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1,
-                             previous[j - 1] + (ref_word != hyp_word))
-        previous = current
-    return previous[-1]
+from rapidfuzz.distance import Levenshtein
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
     """Word edits turning `reference` into `hypothesis`, over the reference word count (at least 1).
 
     Words are whitespace-separated and compared exactly (case and punctuation count), as in
-    VideoRFT's OCR reward. The rate can exceed 1 when the hypothesis is much longer.
+    VideoRFT's OCR reward; substitutions, insertions and deletions cost 1 each (rapidfuzz's
+    Levenshtein distance over the word lists). The rate can exceed 1 when the hypothesis is much
+    longer.
     """
     ref_words, hyp_words = reference.split(), hypothesis.split()
-    return word_edit_distance(ref_words, hyp_words) / max(1, len(ref_words))
+    return Levenshtein.distance(ref_words, hyp_words) / max(1, len(ref_words))
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from videorft.engine.backends import Backends
 from videorft.engine.config import RunConfig
 from videorft.engine.rewards import check_solution
 from videorft.engine.trainers.distributed import DistInfo
@@ -17,10 +18,10 @@ from videorft.loaders.collate import Batch
 from videorft.loaders.dataloader import build_loader
 
 
-def _stream(cfg: RunConfig, tokenizer, model_config, info: DistInfo, mode: str, layout: str, batch_size: int,
-            start_batch: int) -> Iterator[Batch]:
+def _stream(cfg: RunConfig, backends: Backends, tokenizer, model_config, info: DistInfo, mode: str, layout: str,
+            batch_size: int, start_batch: int) -> Iterator[Batch]:
     records = read_split(cfg, "train", require_process=(mode == "sft"), validate=check_solution)
-    dataset = build_dataset(cfg, tokenizer, records, mode=mode, model_config=model_config)
+    dataset = build_dataset(cfg, backends, tokenizer, records, mode, model_config)
     sampler = ResumableSampler(len(dataset), seed=cfg.run.seed, rank=info.rank, world_size=info.world_size,
                                start=start_batch * batch_size)
     stream = build_loader(dataset, batch_size, layout, sampler=sampler, seed=cfg.run.seed + info.rank,
@@ -29,17 +30,18 @@ def _stream(cfg: RunConfig, tokenizer, model_config, info: DistInfo, mode: str, 
     return iter(stream)
 
 
-def build_prompt_loader(cfg: RunConfig, tokenizer, model_config, info: DistInfo, start_batch: int = 0
-                        ) -> Iterator[Batch]:
+def build_prompt_loader(cfg: RunConfig, backends: Backends, tokenizer, model_config, info: DistInfo,
+                        start_batch: int = 0) -> Iterator[Batch]:
     """Endless left-padded prompt batches of grpo.prompts_per_step, starting at batch `start_batch`."""
-    return _stream(cfg, tokenizer, model_config, info, "prompt", "prompt", cfg.grpo.prompts_per_step, start_batch)
+    return _stream(cfg, backends, tokenizer, model_config, info, "prompt", "prompt", cfg.grpo.prompts_per_step,
+                   start_batch)
 
 
-def build_sft_loader(cfg: RunConfig, tokenizer, model_config, info: DistInfo, start_batch: int = 0
-                     ) -> Iterator[Batch]:
+def build_sft_loader(cfg: RunConfig, backends: Backends, tokenizer, model_config, info: DistInfo,
+                     start_batch: int = 0) -> Iterator[Batch]:
     """Endless padded SFT batches starting at micro-batch `start_batch` (the trainer packs them
     into one varlen row when sft.packing)."""
-    return _stream(cfg, tokenizer, model_config, info, "sft", "sft", cfg.sft.batch_size, start_batch)
+    return _stream(cfg, backends, tokenizer, model_config, info, "sft", "sft", cfg.sft.batch_size, start_batch)
 
 
 def sft_steps_per_epoch(cfg: RunConfig, info: DistInfo) -> int:

@@ -8,12 +8,13 @@ non-finite loss skips the step and `grpo.max_bad_steps` in a row stop the run.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 import torch
 
-from videorft.engine.backends import resolve_backends
+from videorft.engine.backends import Backends, resolve_backends
 from videorft.engine.config import RunConfig
 from videorft.engine.models.attention import VARLEN_ATTENTION
 from videorft.engine.models.loading import load_model_and_tokenizer
@@ -36,29 +37,29 @@ from videorft.engine.trainers.train_engine import TrainEngine
 from videorft.loaders.collate import SpecialIds
 
 
-def _context(cfg: RunConfig, run_dir: RunDir) -> tuple[StepContext, Any, Any]:
+def _context(cfg: RunConfig, run_dir: RunDir) -> tuple[StepContext, Any, Any, Backends]:
     backends = resolve_backends(cfg)
-    if cfg.grpo.prefix_sharing and backends["attention"] != VARLEN_ATTENTION:
+    if cfg.grpo.prefix_sharing and backends.attention != VARLEN_ATTENTION:
         log.info("grpo.prefix_sharing: attention %s instead of %s (it reads the shared-prefix layout)",
-                 VARLEN_ATTENTION, backends["attention"])
-        backends["attention"] = VARLEN_ATTENTION
-    run_dir.record_backends(backends)
-    info = init_distributed(cfg.distributed, torch.device(backends["device"]))
+                 VARLEN_ATTENTION, backends.attention)
+        backends = dataclasses.replace(backends, attention=VARLEN_ATTENTION)
+    run_dir.record_backends(backends.as_dict())
+    info = init_distributed(cfg.distributed, backends.torch_device)
     seed_everything(cfg.run.seed + info.rank)
     dtype = getattr(torch, cfg.model.dtype)
-    model, tokenizer = load_model_and_tokenizer(cfg.model, info.device, backends["attention"], seed=cfg.run.seed)
-    engine = TrainEngine(PolicyModel(model, backends["kernels"]), cfg.grpo.optim, cfg.distributed, info,
+    model, tokenizer = load_model_and_tokenizer(cfg.model, info.device, backends.attention, seed=cfg.run.seed)
+    engine = TrainEngine(PolicyModel(model, backends.kernels), cfg.grpo.optim, cfg.distributed, info,
                          total_steps=cfg.grpo.steps * cfg.grpo.inner_updates, dtype=dtype)
-    rollout = build_rollout(backends["rollout"], engine.policy.model, tokenizer, cfg.rollout,
+    rollout = build_rollout(backends.rollout, engine.policy.model, tokenizer, cfg.rollout,
                             model_path=cfg.model.path, dtype=cfg.model.dtype, seed=cfg.run.seed, video=cfg.video)
     # SigLIP runs in bf16 on GPUs, as the released recipe ran it; fp32 on the CPU
     scorer_dtype = torch.bfloat16 if info.device.type == "cuda" else torch.float32
     ctx = StepContext(cfg=cfg, engine=engine, rollout=rollout,
                       scorer=GroupScorer.from_config(cfg.rewards, info.device, dtype=scorer_dtype),
-                      reference=build_reference(cfg, info, backends["attention"], backends["kernels"]),
+                      reference=build_reference(cfg, info, backends.attention, backends.kernels),
                       timer=PhaseTimer(info.device), device=info.device,
                       special_ids=SpecialIds.from_tokenizer(tokenizer))
-    return ctx, tokenizer, info
+    return ctx, tokenizer, info, backends
 
 
 def _log_step(run_dir: RunDir, info, step: int, metrics: dict[str, float], ctx: StepContext,
@@ -78,7 +79,7 @@ def _log_step(run_dir: RunDir, info, step: int, metrics: dict[str, float], ctx: 
 def run(cfg: RunConfig) -> dict[str, Any]:
     """Train with GRPO for grpo.steps steps; writes checkpoints, metrics, plots and `final/`."""
     run_dir = RunDir(cfg, "grpo")
-    ctx, tokenizer, info = _context(cfg, run_dir)
+    ctx, tokenizer, info, backends = _context(cfg, run_dir)
     state = {"step": 0, "bad_steps": 0, "skipped": 0}
     resume = latest_checkpoint(run_dir.path)
     if resume is not None:
@@ -88,7 +89,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         log.info("resumed from %s at step %d", resume, state["step"])
     # a step may draw several prompt batches (dynamic sampling): a resume continues after the last drawn
     drawn = state.get("batches", state["step"])
-    batches = Counted(build_prompt_loader(cfg, tokenizer, ctx.engine.policy.config, info, start_batch=drawn))
+    batches = Counted(build_prompt_loader(cfg, backends, tokenizer, ctx.engine.policy.config, info,
+                                          start_batch=drawn))
     if resume is not None:
         restore_rng(resume, info.rank)                 # last: set-up must not draw from the restored streams
     with step_profiler(run_dir.path, cfg.run.profile_steps, info.device) as profiler:

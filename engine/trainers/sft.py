@@ -88,20 +88,20 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     """Fine-tune for sft.epochs (or sft.max_steps) optimizer steps; writes checkpoints and `final/`."""
     run_dir = RunDir(cfg, "sft")
     backends = resolve_backends(cfg)
-    run_dir.record_backends(backends)
-    info = init_distributed(cfg.distributed, torch.device(backends["device"]))
+    run_dir.record_backends(backends.as_dict())
+    info = init_distributed(cfg.distributed, backends.torch_device)
     seed_everything(cfg.run.seed + info.rank)
-    model, tokenizer = load_model_and_tokenizer(cfg.model, info.device, backends["attention"], seed=cfg.run.seed)
+    model, tokenizer = load_model_and_tokenizer(cfg.model, info.device, backends.attention, seed=cfg.run.seed)
     per_epoch = sft_steps_per_epoch(cfg, info)
     total = cfg.sft.max_steps if cfg.sft.max_steps is not None else per_epoch * cfg.sft.epochs
-    engine = TrainEngine(PolicyModel(model, backends["kernels"]), cfg.sft.optim, cfg.distributed, info,
+    engine = TrainEngine(PolicyModel(model, backends.kernels), cfg.sft.optim, cfg.distributed, info,
                          total_steps=total, dtype=getattr(torch, cfg.model.dtype))
     state = {"step": 0, "skipped": 0}
     if (resume := latest_checkpoint(run_dir.path)) is not None:
         state = load_checkpoint(engine, resume)
         run_dir.resume_at(state["step"])
         log.info("resumed from %s at step %d", resume, state["step"])
-    batches = iter(build_sft_loader(cfg, tokenizer, model.config, info,
+    batches = iter(build_sft_loader(cfg, backends, tokenizer, model.config, info,
                                     start_batch=state["step"] * cfg.sft.grad_accum))
     if resume is not None:
         restore_rng(resume, info.rank)                 # last: set-up must not draw from the restored streams

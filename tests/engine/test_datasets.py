@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from videorft.engine.backends import resolve_backends
 from videorft.engine.config import TinyModelConfig, load_config
 from videorft.engine.models.tiny import build_tiny_model
 from videorft.engine.datasets import build_dataset, build_stream, read_split
@@ -27,7 +28,8 @@ def test_read_split_uses_data_settings(small_world):
 def test_dataset_follows_the_model_family(small_world, bpe_tokenizer, family):
     cfg = _cfg(small_world, "data.system_prompt=none")
     model = build_tiny_model(TinyModelConfig(family=family), bpe_tokenizer).eval()
-    ds = build_dataset(cfg, bpe_tokenizer, read_split(cfg, "eval"), "prompt", model_config=model.config)
+    ds = build_dataset(cfg, resolve_backends(cfg), bpe_tokenizer, read_split(cfg, "eval"), "prompt",
+                       model_config=model.config)
     assert ds.spec.patch_size == (16 if family == "qwen3_vl" else 14)
     (batch,) = list(build_stream(cfg, ds, batch_size=4, layout="prompt"))
     text = bpe_tokenizer.decode(batch.samples[0].prompt_ids)
@@ -45,6 +47,7 @@ def test_grpo_prompts_reject_an_unscorable_record_when_read(small_world, tmp_pat
     """An empty <answer></answer> solution stops (or, with skip, leaves) the run at start-up, not mid-step."""
     import json
 
+    from videorft.engine.backends import resolve_backends
     from videorft.engine.rewards import check_solution
     from videorft.engine.trainers.data import build_prompt_loader
     from videorft.engine.trainers.distributed import DistInfo
@@ -58,7 +61,7 @@ def test_grpo_prompts_reject_an_unscorable_record_when_read(small_world, tmp_pat
     model = build_tiny_model(TinyModelConfig(), bpe_tokenizer)
     info = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
     with pytest.raises(RecordError, match=r"train.jsonl:3: solution"):
-        build_prompt_loader(cfg, bpe_tokenizer, model.config, info)
+        build_prompt_loader(cfg, resolve_backends(cfg), bpe_tokenizer, model.config, info)
     cfg.data.on_bad_record = "skip"
     assert len(read_split(cfg, "train", validate=check_solution)) == 3
     assert len(read_split(cfg, "train")) == 4                               # without the check: read as written

@@ -1,7 +1,20 @@
 import json
 
+import numpy as np
+from PIL import Image
+
 from videorft.engine.plots import moving_average, plot_run, reward_curves, step_seconds
 from videorft.engine.report import format_table
+
+SERIES = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+"""matplotlib's first four cycle colours: the curves in drawing order."""
+
+
+def pixels_of(png, colour: str) -> int:
+    """How many pixels of the image are within 8 levels of `colour` ("#rrggbb") in every channel."""
+    rgb = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)             # [H, W, 3]
+    want = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(rgb - want).max(axis=-1) <= 8).sum())
 
 
 def test_plots_are_written_from_metrics(tmp_path):
@@ -10,7 +23,11 @@ def test_plots_are_written_from_metrics(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     files = plot_run(tmp_path / "metrics.jsonl", tmp_path)
     assert [f.name for f in files] == ["rewards.png", "phases.png"]
-    assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in files)
+    assert [Image.open(f).size for f in files] == [(770, 440), (1430, 396)]      # 7x4 and 13x3.6 in at 110 dpi
+    # three reward curves (legend samples alone are ~100 pixels each), and no fourth
+    assert [pixels_of(files[0], c) > 300 for c in SERIES] == [True, True, True, False]
+    # phases: the bars (blue), seconds per step (orange) and throughput (green)
+    assert [pixels_of(files[1], c) > 300 for c in SERIES] == [True, True, True, False]
     curves = reward_curves(rows)
     assert list(curves) == ["reward", "reward/accuracy", "reward/format"]     # accuracy drawn once
     assert step_seconds(rows) == ([1, 2, 3, 4, 5], [1.5] * 5)

@@ -148,6 +148,15 @@ def read_rows(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
+MEASURED = ("time/", "tokens_per_s", "peak_mem_mb", "model_tflops_per_s", "mfu")
+"""Metric keys (prefixes) that measure the machine (wall time, memory), not the training: they may differ."""
+
+
+def training_rows(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of a run's metrics.jsonl without the MEASURED keys: what two equal runs log alike."""
+    return [{k: v for k, v in row.items() if not k.startswith(MEASURED)} for row in read_rows(run_dir)]
+
+
 def load_weights(model_dir: Path) -> dict[str, torch.Tensor]:
     """Every tensor of a save_pretrained folder (safetensors, one file or shards)."""
     from safetensors.torch import load_file
@@ -270,5 +279,6 @@ def kit() -> SimpleNamespace:
     """The helpers above, for test modules (importlib import mode cannot import a conftest)."""
     return SimpleNamespace(
         run_stage=run_stage, kill_after_checkpoint=kill_after_checkpoint, read_rows=read_rows,
-        load_weights=load_weights, sft_config=sft_config, grpo_config=grpo_config, stage_env=stage_env,
+        training_rows=training_rows, load_weights=load_weights, sft_config=sft_config, grpo_config=grpo_config,
+        stage_env=stage_env,
         TWO_RANKS=TWO_RANKS, deepspeed_two_ranks=deepspeed_two_ranks, GRPO_STEPS=GRPO_STEPS, SFT_STEPS=SFT_STEPS)

@@ -12,6 +12,7 @@ import copy
 import pytest
 import torch
 
+from videorft.engine.backends import resolve_backends
 from videorft.engine.config import TinyModelConfig, load_config
 from videorft.engine.models.attention import VARLEN_ATTENTION, apply_attention
 from videorft.engine.models.policy import PolicyModel
@@ -71,11 +72,14 @@ def _deltas(engine: TrainEngine, model) -> dict[str, torch.Tensor]:
 
 
 def _assert_same_updates(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
-    """Equal weight updates up to fp32 rounding of their sums (1e-4 of each tensor's largest move)."""
+    """Equal weight updates up to fp32 rounding of their sums: 1e-4 of each tensor's largest move, plus
+    1e-6 of the largest move of all (a tensor whose gradient nearly cancels moves little, but its sum
+    rounds at the scale of its parts)."""
     assert got.keys() == want.keys() and any(d.abs().max() > 1e-6 for d in want.values())
+    overall = max(float(d.abs().max()) for d in want.values())
     for name, expected in want.items():
         scale = float(expected.abs().max())
-        torch.testing.assert_close(got[name], expected, rtol=0, atol=1e-4 * scale + 1e-12, msg=name)
+        torch.testing.assert_close(got[name], expected, rtol=0, atol=1e-4 * scale + 1e-6 * overall, msg=name)
 
 
 def _weights(engine: TrainEngine) -> dict[str, torch.Tensor]:
@@ -97,7 +101,7 @@ def _rollout_batch(world, tokenizer, family="qwen2_5_vl", drop_last_prompt=False
     cfg = _cfg(world, *extra)
     model = build_tiny_model(TinyModelConfig(family=family, **TINY), tokenizer, seed=1)
     apply_attention(model, VARLEN_ATTENTION)          # as the trainer does for prefix sharing
-    batch = next(build_prompt_loader(cfg, tokenizer, model.config, SINGLE))
+    batch = next(build_prompt_loader(cfg, resolve_backends(cfg), tokenizer, model.config, SINGLE))
     if drop_last_prompt:                            # what the data stream hands on when a clip is unreadable
         from videorft.loaders.collate import collate_prompts, SpecialIds
         batch = collate_prompts(batch.samples[:-1], SpecialIds.from_tokenizer(tokenizer))
@@ -220,7 +224,7 @@ def test_reference_is_partitioned_under_zero3(world, tokenizer):
     policy = reference.module.module
     assert all(p.numel() == 0 and p.ds_numel > 0 for p in policy.parameters()), "reference not partitioned"
     model = build_tiny_model(cfg.model.tiny, tokenizer, seed=cfg.run.seed)
-    batch = next(build_prompt_loader(cfg, tokenizer, model.config, SINGLE))
+    batch = next(build_prompt_loader(cfg, resolve_backends(cfg), tokenizer, model.config, SINGLE))
     torch.manual_seed(0)
     rollouts = HFRollout(model, tokenizer, cfg.rollout).generate(batch)
     seq = build_sequences(batch.model_inputs(), rollouts, CPU)

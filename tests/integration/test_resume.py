@@ -6,16 +6,8 @@ import torch
 
 pytestmark = pytest.mark.slow
 
-MEASURED = ("time/", "tokens_per_s", "peak_mem_mb", "model_tflops_per_s", "mfu")
-"""Keys that measure the machine (wall time, memory), not the training: they may differ."""
-
-
-def _training_values(rows: list[dict]) -> list[dict]:
-    return [{k: v for k, v in row.items() if not k.startswith(MEASURED)} for row in rows]
-
-
 def _assert_same_run(resumed, reference, kit, steps: int) -> None:
-    rows, expected = _training_values(kit.read_rows(resumed)), _training_values(kit.read_rows(reference))
+    rows, expected = kit.training_rows(resumed), kit.training_rows(reference)
     assert [r["step"] for r in rows] == list(range(1, steps + 1)), "rows lost or duplicated by the restart"
     for got, want in zip(rows, expected):
         assert got == want, f"step {want['step']}: {got} != {want}"

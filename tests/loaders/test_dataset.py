@@ -32,9 +32,9 @@ class CountingDecoder:
         return clip
 
 
-def _dataset(root, tok, mode="prompt", records=None, decoder=None, **kw):
+def _dataset(root, tok, mode="prompt", records=None, decoder=None, video_cfg=VIDEO, **kw):
     records = records if records is not None else read_records(root / "train.jsonl").records
-    return VideoQADataset(records, tok, VIDEO, DataConfig(media_root=str(root)), mode, decoder=decoder, **kw)
+    return VideoQADataset(records, tok, video_cfg, DataConfig(media_root=str(root)), mode, decoder=decoder, **kw)
 
 
 def test_each_video_is_decoded_once_and_the_clip_travels_with_the_batch(small_world, bpe_tokenizer):
@@ -51,8 +51,34 @@ def test_each_video_is_decoded_once_and_the_clip_travels_with_the_batch(small_wo
             assert torch.equal(batch.vision["pixel_values_videos"][offset:offset + n], rows)
             offset += n
         assert offset == batch.vision["pixel_values_videos"].shape[0]
-        assert batch.solutions == [r.solution for r in batch.records]
-        assert batch.problem_types == [r.problem_type for r in batch.records]
+
+
+def test_backends_handed_down_are_used_and_nothing_is_probed_per_clip(small_world, bpe_tokenizer, monkeypatch):
+    import dataclasses
+
+    import videorft.loaders.video as video
+
+    chosen = "opencv" if "opencv" in video.installed_decoders() else "pyav"
+    auto = dataclasses.replace(VIDEO, backend="auto", preprocess="auto")
+    ds = _dataset(small_world, bpe_tokenizer, video_cfg=auto, video_decoder=chosen, preprocess="torch")
+    assert ds[0].clip.extra["decoder"] == chosen                       # the decoder is imported once per process
+
+    def probe(name):
+        raise AssertionError(f"{name} probed while reading a clip")
+
+    monkeypatch.setattr(video, "has_package", probe)
+    assert [ds[i].clip.extra["decoder"] for i in range(1, 4)] == [chosen] * 3
+    assert (ds.video_decoder, ds.decoder_fallback, ds.preprocess) == (chosen, None, "torch")
+
+
+def test_without_backends_handed_down_the_dataset_resolves_once(small_world, bpe_tokenizer):
+    import dataclasses
+
+    from videorft.loaders.video import resolve_video_backends
+
+    ds = _dataset(small_world, bpe_tokenizer, video_cfg=dataclasses.replace(VIDEO, backend="auto", preprocess="auto"))
+    assert (ds.video_decoder, ds.decoder_fallback, ds.preprocess) == resolve_video_backends("auto", "auto")
+    assert ds[0].clip.extra["decoder"] == ds.video_decoder
 
 
 def test_time_per_grid_comes_from_the_true_sampling_rate(small_world, bpe_tokenizer):

@@ -8,8 +8,9 @@ import torch
 from videorft.engine.config import VideoConfig
 from videorft.loaders.decode_pyav import decode_pyav, decoded_frame_count, plan_segments
 from videorft.loaders.qwen_preprocess import resize_frames
-from videorft.loaders.video import (VideoDecodeError, installed_decoders, load_video, load_video_from_config,
-                                    resolve_decoder)
+from videorft.loaders.preprocess import native_module
+from videorft.loaders.video import (DECODERS, VideoDecodeError, decoder_fallback, installed_decoders, load_video,
+                                    load_video_from_config, resolve_decoder, resolve_video_backends)
 from videorft.loaders.video_probe import probe_video
 from videorft.loaders.video_writer import encode_video, pattern_frames
 
@@ -141,6 +142,29 @@ def test_resolve_decoder():
         resolve_decoder("ffmpeg-cli", "cpu")
     if "dali" in installed_decoders():
         assert resolve_decoder("auto", "cuda") == "dali"
+
+
+def test_the_decoder_registry_drives_auto_and_its_fallback(videos):
+    cpu_order = [d.name for d in sorted(DECODERS.values(), key=lambda d: (d.cpu_rank is None, d.cpu_rank or 0))]
+    assert cpu_order[:3] == ["pyav", "opencv", "decord"] and DECODERS["dali"].cpu_rank is None
+    assert resolve_decoder("auto", "cpu") == next(n for n in cpu_order if n in installed_decoders())
+    assert decoder_fallback("auto", "dali") == resolve_decoder("auto", "cpu")
+    assert decoder_fallback("dali", "dali") is None and decoder_fallback("auto", "pyav") is None
+    with pytest.raises(ValueError, match="video.backend"):
+        load_video(videos["h264"], num_frames=4, backend="ffmpeg-cli")
+    if not torch.cuda.is_available():          # DALI reads no H.264 on a CPU: the fallback decodes it
+        clip = load_video(videos["h264"], num_frames=4, backend="dali", fallback="pyav")
+        assert clip.extra["decoder"] == "pyav"
+        np.testing.assert_array_equal(clip.frames.numpy(), load_video(videos["h264"], num_frames=4,
+                                                                      backend="pyav").frames.numpy())
+
+
+def test_preprocessing_follows_where_the_decoder_leaves_the_frames():
+    on_cpu = "native" if native_module() is not None else "torch"
+    assert resolve_video_backends("auto", "auto", "cpu") == (resolve_decoder("auto", "cpu"), None, on_cpu)
+    # a CPU decoder on a CUDA run: its frames are on the CPU, so "auto" never picks the GPU path
+    assert resolve_video_backends("pyav", "auto", "cuda") == ("pyav", None, on_cpu)
+    assert resolve_video_backends("pyav", "torch", "cuda") == ("pyav", None, "torch")
 
 
 def test_load_video_from_config(videos):

@@ -80,3 +80,16 @@ def test_bad_files_never_hang_or_crash_a_process(bad_files):
     proc = subprocess.run([sys.executable, "-c", script, "|".join(bad_files.values()), ",".join(CPU_BACKENDS)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_encoder_rejects_frames_it_cannot_write_before_creating_the_file(tmp_path):
+    cases = [(np.zeros((2, 15, 16, 3), np.uint8), "16x15 must be even"),
+             (np.zeros((2, 16, 16, 3), np.float32), "uint8"),
+             (np.zeros((2, 16, 16), np.uint8), r"\[H, W, 3\]"),
+             (np.zeros((0, 16, 16, 3), np.uint8), "no frames")]
+    for i, (frames, needle) in enumerate(cases):
+        with pytest.raises(ValueError, match=needle):
+            encode_video(tmp_path / f"bad{i}.mp4", frames)
+        assert not (tmp_path / f"bad{i}.mp4").exists()
+    with pytest.raises(ValueError, match="codec must be one of"):
+        encode_video(tmp_path / "x.mp4", pattern_frames(2, 16, 16), codec="mpeg2")

@@ -123,8 +123,11 @@ def test_7b_recipe_evaluates_as_released():
 def test_vllm_gets_chunks_of_decoded_clips_and_no_hf_model(tiny_model_dir, release_root, tmp_path, overrides):
     """What the vLLM engine is handed, built on CPU: the tokenizer and config only, whole chunks of
     prompts with their clips, and no patch rows (vLLM preprocesses the frames itself)."""
+    import dataclasses
+
     import torch
 
+    from videorft.engine.backends import resolve_backends
     from videorft.engine.eval.benchmarks import get_benchmark
     from videorft.engine.eval.generate import load_policy, prompt_batches
     from videorft.engine.eval.reader import read_benchmark
@@ -132,10 +135,11 @@ def test_vllm_gets_chunks_of_decoded_clips_and_no_hf_model(tiny_model_dir, relea
 
     cfg = load_config(None, overrides(tmp_path, tiny_model_dir, release_root, release_root, "vsibench",
                                       "eval.batch_size=3"))
-    model, tokenizer, config = load_policy(cfg, {"rollout": "vllm"}, torch.device("cpu"))
+    backends = dataclasses.replace(resolve_backends(cfg), rollout="vllm")
+    model, tokenizer, config = load_policy(cfg, backends, torch.device("cpu"))
     assert model is None and config.model_type == "qwen2_5_vl" and tokenizer.eos_token
     records = read_benchmark(cfg, get_benchmark("vsibench"))
-    dataset = build_dataset(cfg, tokenizer, records, "prompt", model_config=config)
+    dataset = build_dataset(cfg, backends, tokenizer, records, "prompt", model_config=config)
     _, batches, total = prompt_batches(cfg, dataset, "vllm")
     chunks = list(batches)
     assert total == 2 and [len(c) for c in chunks] == [3, 1]

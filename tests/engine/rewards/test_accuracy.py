@@ -159,6 +159,16 @@ def test_ocr(answer, truth, expected):
     assert math.isclose(accuracy_reward(wrap(answer), f"<answer>{truth}</answer>", "OCR"), expected)
 
 
+def test_word_error_rate_edits_whole_words():
+    from videorft.engine.rewards.text_metrics import word_error_rate
+
+    assert word_error_rate("EXIT ONLY", "EXIT LEFT") == 0.5             # one substitution
+    assert word_error_rate("EXIT ONLY", "ONLY EXIT") == 1.0             # a swap is two edits
+    assert word_error_rate("EXIT ONLY", "EXIT ONLYYYY") == 0.5          # a word, however misspelt, is one edit
+    assert word_error_rate("a  b\tc", "a b c") == 0.0                   # any whitespace separates words
+    assert word_error_rate("", "a b") == 2.0                            # an empty reference counts as one word
+
+
 def test_free_form_rouge():
     truth = "<answer>The red ball rolls to the left.</answer>"
     same = accuracy_reward(wrap("The red ball rolls to the left."), truth, "free-form")

@@ -96,7 +96,15 @@ def test_stage_writes_a_run_directory(tmp_path):
         assert (out / name).exists(), name
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "encoder/loss" in r] == [0, 1, 2]
-    assert 0.0 <= result["pair_accuracy"] <= 1.0 and result["path"] == str(out)
+    assert result["path"] == str(out)
+    _assert_reports_the_saved_encoder(result, rows, small_pairs("world-under-test", "test", 8))
+
+
+def _assert_reports_the_saved_encoder(result, rows, held_out):
+    """The stage's accuracy is the held-out split's, scored by the encoder as saved (and logged)."""
+    again = held_out_accuracy(SemanticScorer(result["path"]), *held_out, seed=0)
+    assert result["pair_accuracy"] == pytest.approx(again, abs=1e-9)
+    assert rows[-1]["encoder/pair_accuracy"] == pytest.approx(result["pair_accuracy"], abs=1e-9)
 
 
 def test_recipe_and_config_section():
@@ -133,6 +141,8 @@ def test_stage_reads_a_real_synthetic_world(tmp_path):
         f"run.output_dir={tmp_path / 'enc'}", "run.tensorboard=false", "run.progress=false",
         f"encoder.world_dir={world}", "encoder.frames_per_video=4", "encoder.steps=2", "encoder.batch_size=8"])
     result = run(cfg)
-    assert (tmp_path / "enc" / "model.safetensors").exists() and 0.0 <= result["pair_accuracy"] <= 1.0
+    assert (tmp_path / "enc" / "model.safetensors").exists()
+    rows = [json.loads(line) for line in (tmp_path / "enc" / "metrics.jsonl").read_text().splitlines()]
+    _assert_reports_the_saved_encoder(result, rows, world_pairs(str(world), "test", 4))
     with pytest.raises(FileNotFoundError, match="synth"):
         world_pairs(str(tmp_path / "missing"), "train", 4)

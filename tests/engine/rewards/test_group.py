@@ -135,11 +135,11 @@ def test_evaluation_rules_flow_through_the_group():
     assert out.total.tolist() == pytest.approx([0.9, 1.0])  # MRA, whole-output fallback
 
 
-def test_group_scoring_mixed_types_are_deterministic():
+def test_ocr_group_total_sums_partial_accuracy_format_and_bonus():
     scorer = GroupScorer(reward_config(functions="[accuracy,format]"))
     completions = [f"<think>t</think><answer>{x}</answer>" for x in ["EXIT ONLY", "EXIT", "exit only", ""]]
-    a = scorer.score_group(completions, [330] * 4, "<answer>EXIT ONLY</answer>", "OCR")
-    b = scorer.score_group(completions, [330] * 4, "<answer>EXIT ONLY</answer>", "OCR")
-    assert torch.equal(a.total, b.total)
-    assert a.per_function["accuracy"].tolist() == [1.0, 0.5, 0.0, 0.0]
-    assert np.allclose(a.per_function["length_bonus"].numpy(), [0.2, 0.2, 0.0, 0.0])
+    out = scorer.score_group(completions, [330] * 4, "<answer>EXIT ONLY</answer>", "OCR")
+    assert out.per_function["accuracy"].tolist() == [1.0, 0.5, 0.0, 0.0]
+    assert out.per_function["format"].tolist() == [1.0] * 4
+    assert np.allclose(out.per_function["length_bonus"].numpy(), [0.2, 0.2, 0.0, 0.0])   # partial credit counts
+    assert np.allclose(out.total.numpy(), [2.2, 1.7, 1.0, 1.0])
