@@ -33,6 +33,6 @@ def step_profiler(run_dir: Path, steps: int, device: torch.device) -> Iterator:
         activities.append(torch.profiler.ProfilerActivity.CUDA)
     trace_dir = Path(run_dir) / "profile"
     with torch.profiler.profile(activities=activities,
-                                schedule=torch.profiler.schedule(wait=1, warmup=0, active=steps, repeat=1),
+                                schedule=torch.profiler.schedule(wait=0, warmup=1, active=steps, repeat=1),
                                 on_trace_ready=torch.profiler.tensorboard_trace_handler(str(trace_dir))) as prof:
         yield prof
