@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=stage.help, description=stage.help)
         p.add_argument("--config", required=True, help="YAML recipe, e.g. recipes/tiny/%s.yaml" % name)
         p.add_argument("overrides", nargs="*", help="section.field=value")
+        if name == "curate":
+            p.add_argument("--merge", action="store_true",
+                           help="join the finished shards under curate.output_dir/shards into curate.output_dir")
     p = sub.add_parser("run", help="run every stage listed in RECIPE_DIR/pipeline.yaml, in order",
                        description="Run a recipe: the stages listed in RECIPE_DIR/pipeline.yaml, in order.")
     p.add_argument("recipe", help="recipe folder, e.g. recipes/tiny")
@@ -93,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "run":
             results = run_recipe(Path(args.recipe), args.overrides)
+        elif getattr(args, "merge", False):
+            from videorft.engine.curate.merge import merge
+
+            results = merge(load_config(args.config, args.overrides))
         else:
             cfg = load_config(args.config, args.overrides)
             results = STAGES[args.command].load()(cfg)

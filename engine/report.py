@@ -44,11 +44,21 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     if by_source:
         sources = sorted({s for per_stage in by_source.values() for s in per_stage})
         table += "\n\naccuracy by data source\n" + format_table(by_source, sources)
+    curation = None
+    if cfg.report.curation:
+        from videorft.engine.curate.stats import curation_table
+
+        path = Path(cfg.report.curation)
+        if not path.is_file():
+            raise FileNotFoundError(f"report.curation: {path} does not exist (run the curation first)")
+        curation = json.loads(path.read_text())
+        table = "curation\n" + curation_table(curation) + "\n\n" + table
     print(table)                      # the tables on stdout; the log keeps one line per stage
     for label, metrics in stages.items():
         log.info("%s: %s", label, {c: metrics.get(c) for c in cfg.report.columns})
     out = Path(cfg.report.output_file)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"stages": stages}, indent=2) + "\n")
+    results = {"stages": stages} if curation is None else {"curation": curation, "stages": stages}
+    out.write_text(json.dumps(results, indent=2) + "\n")
     run_dir.close()
     return {"results": str(out), "stages": stages}

@@ -39,6 +39,8 @@ STAGES: dict[str, Stage] = {
                     "combine a pipeline's evaluations into one table and results.json"),
     "synth": Stage("videorft.loaders.synth.world:run",
                    "write the synthetic video world: clips, scene graphs, train/test records"),
+    "curate": Stage("videorft.engine.curate.stage:run",
+                    "curate chains of thought: represent the video, reason, revise against the video, filter"),
     "train-encoder": Stage("videorft.engine.encoder.stage:run",
                            "train the tiny SigLIP of the semantic reward on the synthetic world's frame/caption pairs"),
 }
