@@ -21,6 +21,7 @@ from videorft.engine.curate.pool import Sample
 from videorft.engine.curate.requests import BackendError, ChatRequest, Completion
 from videorft.engine.curate.stats import StageStats
 from videorft.engine.curate.store import StageFile
+from videorft.loaders.video_probe import VideoDecodeError
 
 log = logging.getLogger("videorft")
 
@@ -77,7 +78,7 @@ async def run_stage(stage: str, samples: list[Sample], out_dir: Path, stage_cfg,
                 continue
             except NotReady:
                 continue
-            except (FileNotFoundError, ValueError) as err:
+            except (FileNotFoundError, ValueError, VideoDecodeError) as err:     # bad media: finished, unusable
                 row = {"id": sample.id, "problem_id": sample.record.problem_id, "status": "invalid",
                        "error": f"{type(err).__name__}: {err}"}
             store.append(row)

@@ -10,7 +10,6 @@ times), which the reviser rewrites. The draws are seeded per sample, so reruns w
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -91,8 +90,8 @@ def read_representation(rep: dict[str, Any]) -> Reading:
                 s.motion = moving.get(s.name, "still")
                 sightings.append(s)
         signs += [f.removeprefix("a sign reading ") for f in elements["notable_features"] if f.startswith("a sign")]
-    duration = float(re.search(r"A ([\d.]+)-second clip", rep["video_caption"]).group(1)) \
-        if re.search(r"A ([\d.]+)-second clip", rep["video_caption"]) else (max(times) + 1 if times else 1.0)
+    stated = re.search(r"A ([\d.]+)-second clip", rep["video_caption"])
+    duration = float(stated.group(1)) if stated else (max(times) + 1 if times else 1.0)
     return Reading(sightings, list(dict.fromkeys(signs)), duration, times)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 import yaml
@@ -34,7 +35,7 @@ def test_hf_backend_reasons_on_cpu(easy_world, tiny_lm_dir, tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     stats = curate(load_config(tmp_path / "c.yaml"))["stages"]["reason"]
     assert stats["requests"] == 3 and stats["tokens_out"] > 0 and stats["failures"] == 0
-    rows = [yaml.safe_load(line) for line in (tmp_path / "reason.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (tmp_path / "reason.jsonl").read_text().splitlines()]
     # a random model writes no <think>/<answer> blocks: every sample is finished, as unusable
     assert len(rows) == 3 and {r["status"] for r in rows} == {"invalid"} and all("text" in r for r in rows)
 

@@ -158,3 +158,22 @@ def test_retry_policy():
     import random
     delays = [backoff_seconds(a, 1.0, rng=random.Random(a)) for a in range(10)]
     assert 0.5 <= delays[0] < 1.5 and all(d < 90 for d in delays) and delays[3] > delays[0]
+
+
+def test_unreadable_video_is_counted_and_the_rest_curated(easy_world, tmp_path):
+    """A file that is not a video finishes its sample as unusable; the others are curated."""
+    world = tmp_path / "world"
+    (world / "videos").mkdir(parents=True)
+    (world / "scenes").symlink_to(easy_world / "scenes")
+    for video in (easy_world / "videos").iterdir():
+        (world / "videos" / video.name).symlink_to(video)
+    lines = (easy_world / "train.jsonl").read_text().splitlines()[:3]
+    broken = json.loads(lines[1])
+    broken["path"] = "./videos/garbage.mp4"
+    (world / "videos" / "garbage.mp4").write_bytes(b"not a video")
+    (world / "train.jsonl").write_text("\n".join([lines[0], json.dumps(broken), lines[2]]) + "\n")
+    stats = curate(world_cfg(world, tmp_path / "out"))
+    assert stats["stages"]["represent"]["invalid"] == 1
+    assert stats["filter"]["dropped"]["no_representation"] == 1 and stats["filter"]["total"] == 3
+    row = json.loads((tmp_path / "out" / "represent.jsonl").read_text().splitlines()[1])
+    assert "garbage.mp4" in row["error"]
