@@ -177,3 +177,28 @@ def test_unreadable_video_is_counted_and_the_rest_curated(easy_world, tmp_path):
     assert stats["filter"]["dropped"]["no_representation"] == 1 and stats["filter"]["total"] == 3
     row = json.loads((tmp_path / "out" / "represent.jsonl").read_text().splitlines()[1])
     assert "garbage.mp4" in row["error"]
+
+
+def test_free_form_answers_are_judged_by_text_similarity(tmp_path):
+    """Free-form chains pass through the SigLIP text tower: the world's own description is kept,
+    an unrelated answer is dropped as low_similarity; without an encoder the run refuses to start."""
+    from videorft.engine.config import CurateFilterConfig, SynthConfig
+    from videorft.engine.curate.chain_filter import AnswerSimilarity, judge
+    from videorft.engine.encoder.tiny_siglip import write_untrained_encoder
+    from videorft.loaders.synth.world import generate_world
+
+    world = tmp_path / "world"
+    generate_world(SynthConfig(output_dir=str(world), num_train=4, num_test=1, seed=2, width=112, height=112,
+                               duration_s=3.0, difficulty="medium", max_objects=2, question_kinds=["describe"]))
+    encoder = str(write_untrained_encoder(tmp_path / "siglip", seed=0))
+    with pytest.raises(ConfigError, match="encoder_path"):
+        curate(world_cfg(world, tmp_path / "none", "curate.world.mistake_rate=0"))
+    stats = curate(world_cfg(world, tmp_path / "out", "curate.world.mistake_rate=0", "curate.world.leak_rate=0",
+                             f"curate.filter.encoder_path={encoder}", "curate.filter.semantic_threshold=0.99"))
+    assert stats["filter"]["kept"] == 4
+    sample = read_pool(str(world / "train.jsonl")).samples[0]
+    similarity = AnswerSimilarity(encoder)
+    strict = CurateFilterConfig(semantic_threshold=0.99)
+    think = "I see two shapes on a grey background and follow each one until the end of the clip."
+    reason, score = judge(sample, think, "Nothing at all happens in this empty room.", strict, similarity)
+    assert reason == "low_similarity" and score < 0.99
