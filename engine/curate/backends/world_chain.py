@@ -2,7 +2,8 @@
 
 Chain, five steps: 1 browse: what the clip holds   2 the question and its answer form
   3 where to look   4 what is seen there and the finding   5 a check; then the answer.
-The "compact" style says each step in a few words (the tiny CPU pipeline pays for every token).
+The "compact" style says each step in a few words, in words the tiny pipeline's small BPE vocabulary
+holds whole (the CPU pays for every generated token).
 The reviser plays the multimodal model that watches the video: it finds each "the <size> <colour>
 <shape> is <place>" claim, compares it with the scene graph at the time the sentence names, fixes
 the place when it is wrong, turns text-source phrases into visual ones and clock times into coarse
@@ -25,9 +26,10 @@ LEAKS = (("According to the frame-level metadata, ", "The video shows that "),
          ("Going by the key elements listed, ", "From the visual sequence, "))
 """(text-source opening the reasoner may write, the visual opening the reviser puts instead)."""
 _CLOCK = re.compile(r"at (\d{2}):(\d{2}):(\d{2})")
-_CLAIM = re.compile(r"(At the beginning|Around the middle|Toward the end|at the beginning|around the middle|"
-                    r"toward the end)? ?the (large|small) (\w+) (\w+) is (" + "|".join(
-                        sorted(PLACES, key=len, reverse=True)) + r")")
+_CLAIM = re.compile(r"((?i:at the beginning|around the middle|toward the end|at \d\d:\d\d:\d\d))? ?"
+                    r"(?:the (large|small) (\w+) (\w+)|it) is (" + "|".join(sorted(PLACES, key=len, reverse=True)) + r")")
+"""A place claim: "[time phrase] the <size> <colour> <shape> is <place>", or "... it is <place>" about the
+shape named last."""
 
 
 def draws(seed: int, sample: str) -> random.Random:
@@ -63,12 +65,14 @@ def reason_chain(rep: dict[str, Any], question: str, options: list[str], problem
     if rng.random() < leak_rate:
         opening, _ = rng.choice(LEAKS)
         obs = opening + obs[0].lower() + obs[1:]
-        t = reading.times[len(reading.times) // 2] if reading.times else 0
-        obs += f" This holds at {int(t) // 3600:02d}:{int(t) % 3600 // 60:02d}:{int(t) % 60:02d} as well."
+        if obs.startswith(opening + "at the beginning"):         # a clock time instead of the coarse phrase
+            obs = opening + "at 00:00:00" + obs[len(opening + "at the beginning"):]
     sign = " and a sign" if reading.signs else ""
     if style == "compact":
-        steps = [f"I see {seen}{sign}.", f"Asked: {finding.goal}.", f"I look at {finding.moments.split(',')[0]}.",
-                 f"{obs} So {finding.conclusion}.", "Checked again."]
+        word = finding.word or finding.answer
+        focus = finding.focus or finding.moments.split(",")[0].capitalize()
+        steps = [f"I see {seen}{sign}.", f"The question asks {finding.short_goal or finding.goal}.", f"{focus}.",
+                 f"{obs} So {word}.", f"Check again: {word}."]
     else:
         steps = [f"Watching the clip, I see {seen}{sign}.",
                  f"The question asks about {finding.goal}, {ANSWER_FORM[problem_type]}.",
@@ -92,8 +96,14 @@ def _truth_at(scene: Scene, size: str, colour: str, shape: str, phrase: str) -> 
 
 def revise_chain(scene: Scene, think: str) -> str:
     """The chain with wrong places fixed, text-source phrases made visual and clock times coarse."""
+    named: list[tuple[str, str, str]] = []
+
     def fix_place(m: re.Match) -> str:
-        truth = _truth_at(scene, m.group(2), m.group(3), m.group(4), m.group(1) or "")
+        if m.group(2):
+            named.append((m.group(2), m.group(3), m.group(4)))
+        if not named:
+            return m.group(0)
+        truth = _truth_at(scene, *named[-1], _phrase(scene, m.group(1) or ""))
         if truth is None or truth == m.group(5):
             return m.group(0)
         return m.group(0)[:m.start(5) - m.start(0)] + truth
@@ -103,6 +113,12 @@ def revise_chain(scene: Scene, think: str) -> str:
         text = text.replace(leak, visual)
     text = _CLOCK.sub(lambda m: _coarse(scene, int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))), text)
     return text
+
+
+def _phrase(scene: Scene, when: str) -> str:
+    """A claim's time phrase, with a clock time read as the coarse phrase it falls in."""
+    m = re.match(r"[Aa]t (\d\d):(\d\d):(\d\d)", when)
+    return _coarse(scene, int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))) if m else when
 
 
 def _coarse(scene: Scene, t: float) -> str:

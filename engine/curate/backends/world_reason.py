@@ -106,6 +106,12 @@ class Finding:
     check: str
     answer: str
     """The text that goes inside <answer>."""
+    short_goal: str = ""
+    """The goal in a few words (compact chains; defaults to `goal`)."""
+    focus: str = ""
+    """Where to look, in a few words (compact chains; defaults to the first clause of `moments`)."""
+    word: str = ""
+    """The finding in one word or number (compact chains; defaults to the answer)."""
 
 
 def option_letter(options: list[str], value: str) -> Optional[str]:
@@ -133,7 +139,8 @@ def _colour_large(r: Reading, q: str, options: list[str], wrong: bool) -> Option
     letter = option_letter(options, colour) or "A"
     return Finding("the colour of the large shape", "any moment, since the large shape stays in view",
                    [f"{r.when(target.time_s).capitalize()} {_placed(target)}.".replace(target.colour, colour, 1)],
-                   f"the large shape is {colour}", f"it looks {colour} in every frame", letter)
+                   f"the large shape is {colour}", f"it looks {colour} in every frame", letter,
+                   short_goal="the color of the large one", focus="Any moment", word=colour)
 
 
 def _direction(r: Reading, q: str, options: list[str], wrong: bool) -> Optional[Finding]:
@@ -146,9 +153,10 @@ def _direction(r: Reading, q: str, options: list[str], wrong: bool) -> Optional[
     if wrong:
         motion = OPPOSITE[motion]
     letter = option_letter(options, motion) or "A"
-    obs = [f"{r.when(first.time_s).capitalize()} {_placed(first)}.", f"{r.when(last.time_s).capitalize()} {_placed(last)}."]
+    obs = [f"{r.when(first.time_s).capitalize()} {_placed(first)}.", f"{r.when(last.time_s).capitalize()} it is {last.place}."]
     return Finding(f"which way the {first.colour} {first.shape} moves", f"the {first.shape} from first to last sight",
-                   obs, f"it moves {motion}", "it keeps going the same way and never turns back", letter)
+                   obs, f"it moves {motion}", "it keeps going the same way and never turns back", letter,
+                   short_goal="which way it moves", focus="First and last sight", word=motion)
 
 
 def _count(r: Reading, q: str, options: list[str], wrong: bool) -> Optional[Finding]:
