@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import stamp
+from bench.conftest import stamp
 
 REQUESTS = 32
 MAX_TOKENS = 16
@@ -68,7 +68,13 @@ def server(request, tiny_lm, tmp_path_factory):
             break
         except OSError:
             time.sleep(0.3)
-    yield request.param, f"http://127.0.0.1:{port}/v1", str(tiny_lm)
+    url = f"http://127.0.0.1:{port}/v1"
+    import openai
+
+    with openai.OpenAI(base_url=url, api_key="EMPTY") as warm:       # first request sets up generation
+        warm.chat.completions.create(model=str(tiny_lm), messages=[{"role": "user", "content": "warm up"}],
+                                     max_tokens=MAX_TOKENS, temperature=0.0)
+    yield request.param, url, str(tiny_lm)
     proc.terminate()
     proc.wait(timeout=20)
 
