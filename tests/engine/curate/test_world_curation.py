@@ -202,3 +202,24 @@ def test_free_form_answers_are_judged_by_text_similarity(tmp_path):
     think = "I see two shapes on a grey background and follow each one until the end of the clip."
     reason, score = judge(sample, think, "Nothing at all happens in this empty room.", strict, similarity)
     assert reason == "low_similarity" and score < 0.99
+
+
+def test_report_prints_the_curation_table_first(curated, tmp_path, capsys):
+    from videorft.engine import report
+
+    out, stats = curated
+    evals = {}
+    for label, acc in (("sft", 0.5), ("grpo", 0.6)):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "eval.json").write_text(json.dumps({"metrics": {"accuracy": acc, "format": 1.0}}))
+        evals[label] = str(tmp_path / label)
+    cfg = load_config(None, [f"run.output_dir={tmp_path / 'report'}", f"report.output_file={tmp_path / 'r.json'}",
+                             f"report.curation={out / 'stats.json'}", "report.columns=[accuracy,format]"])
+    cfg.report.evaluations = evals
+    report.run(cfg)
+    printed = capsys.readouterr().out
+    assert printed.index("dropped: wrong_answer") < printed.index("grpo   0.600")
+    assert json.loads((tmp_path / "r.json").read_text())["curation"]["filter"] == stats["filter"]
+    cfg.report.curation = str(tmp_path / "missing.json")
+    with pytest.raises(FileNotFoundError, match="report.curation"):
+        report.run(cfg)
