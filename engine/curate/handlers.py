@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable
 
+from videorft.engine.config import CurateModelConfig
 from videorft.engine.curate import prompts
 from videorft.engine.curate.frames import load_frames
 from videorft.engine.curate.pool import Sample
@@ -37,13 +38,15 @@ def _row(sample: Sample, status: str, **fields: Any) -> dict[str, Any]:
     return {"id": sample.id, "problem_id": sample.record.problem_id, "status": status, **fields}
 
 
-def _request(stage: str, cfg, sample: Sample, messages, frames=None, inputs=None) -> ChatRequest:
+def _request(stage: str, cfg: CurateModelConfig, sample: Sample, messages: list, frames=None,
+             inputs: dict | None = None) -> ChatRequest:
     return ChatRequest(stage=stage, model=cfg.model or cfg.backend, prompt_version=prompts.version(stage),
                        messages=messages, sampling=Sampling(cfg.temperature, cfg.top_p, cfg.max_tokens, cfg.seed),
                        record=sample.record, frames=frames, inputs=inputs or {}, video_as=cfg.video_as)
 
 
-async def represent(sample: Sample, cfg, media_root: str, ask: Ask, earlier: dict) -> dict[str, Any]:
+async def represent(sample: Sample, cfg: CurateModelConfig, media_root: str, ask: Ask,
+                    earlier: dict) -> dict[str, Any]:
     """Stage (a): frames -> validated JSON; one retry that shows the model its error."""
     frames = await asyncio.to_thread(load_frames, sample.record, media_root, cfg)
     n = len(frames.timestamps)
@@ -61,7 +64,8 @@ async def represent(sample: Sample, cfg, media_root: str, ask: Ask, earlier: dic
     return _row(sample, "ok", frames=n, representation=rep.model_dump())
 
 
-async def reason(sample: Sample, cfg, media_root: str, ask: Ask, earlier: dict) -> dict[str, Any]:
+async def reason(sample: Sample, cfg: CurateModelConfig, media_root: str, ask: Ask,
+                 earlier: dict) -> dict[str, Any]:
     """Stage (b): representation + question -> "<think>..</think> <answer>..</answer>" (text only)."""
     rep_row = _earlier(earlier, "represent", sample)
     if rep_row is None:
@@ -74,7 +78,8 @@ async def reason(sample: Sample, cfg, media_root: str, ask: Ask, earlier: dict) 
     return _row(sample, "ok", think=think.strip(), answer=extract_answer(text), text=text)
 
 
-async def revise(sample: Sample, cfg, media_root: str, ask: Ask, earlier: dict) -> dict[str, Any]:
+async def revise(sample: Sample, cfg: CurateModelConfig, media_root: str, ask: Ask,
+                 earlier: dict) -> dict[str, Any]:
     """Stage (c): video + question + chain -> the revised "<think>..</think>"."""
     chain = _earlier(earlier, "reason", sample)
     if chain is None:

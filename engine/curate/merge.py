@@ -52,7 +52,8 @@ def merge(cfg: RunConfig) -> dict[str, Any]:
                                                      cfg.curate.max_samples).samples)}
     filter_rows = sorted((r for d in shards for r in _read_jsonl(d / "filter.jsonl")), key=lambda r: order[r["id"]])
     by_problem = {r["problem_id"]: order[r["id"]] for r in filter_rows}
-    records = sorted((r for d in shards for r in _read_jsonl(d / "cot.jsonl")), key=lambda r: by_problem[r["problem_id"]])
+    records = sorted((r for d in shards for r in _read_jsonl(d / "cot.jsonl")),
+                     key=lambda r: by_problem[r["problem_id"]])
     write_jsonl(root / "filter.jsonl", filter_rows)
     write_jsonl(root / "cot.jsonl", records)
     merged = _add_stats(stats)

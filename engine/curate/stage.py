@@ -26,6 +26,7 @@ from videorft.engine.curate.cache import RequestCache
 from videorft.engine.curate.chain_filter import run_filter
 from videorft.engine.curate.handlers import HANDLERS
 from videorft.engine.curate.pool import parse_shard, read_pool
+from videorft.engine.curate.runner import run_stage
 from videorft.engine.curate.stats import curation_table
 from videorft.engine.curate.store import write_jsonl
 
@@ -75,7 +76,6 @@ async def _model_stages(cfg: RunConfig, samples, out: Path, device: str) -> tupl
         for stage in (s for s in c.stages if s in HANDLERS):
             backend = make_backend(stage, cfg, device)
             try:
-                from videorft.engine.curate.runner import run_stage
                 rows[stage], st = await run_stage(stage, samples, out, getattr(c, stage), cfg.data.media_root,
                                                   backend, cache, rows, cfg.run.progress)
             finally:

@@ -27,7 +27,8 @@ LEAKS = (("According to the frame-level metadata, ", "The video shows that "),
 """(text-source opening the reasoner may write, the visual opening the reviser puts instead)."""
 _CLOCK = re.compile(r"at (\d{2}):(\d{2}):(\d{2})")
 _CLAIM = re.compile(r"((?i:at the beginning|around the middle|toward the end|at \d\d:\d\d:\d\d))? ?"
-                    r"(?:the (large|small) (\w+) (\w+)|it) is (" + "|".join(sorted(PLACES, key=len, reverse=True)) + r")")
+                    r"(?:the (large|small) (\w+) (\w+)|it) is ("
+                    + "|".join(sorted(PLACES, key=len, reverse=True)) + r")")
 """A place claim: "[time phrase] the <size> <colour> <shape> is <place>", or "... it is <place>" about the
 shape named last."""
 

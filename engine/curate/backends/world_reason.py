@@ -66,7 +66,8 @@ class Reading:
         first = [s for s in self.sightings if s.colour == colour and s.shape == shape]
         if not first:
             return []
-        return [s for s in self.sightings if s.shape == shape and s.size == first[0].size and s.time_s >= first[0].time_s]
+        size, since = first[0].size, first[0].time_s
+        return [s for s in self.sightings if s.shape == shape and s.size == size and s.time_s >= since]
 
 
 def _seconds(stamp: str) -> float:
@@ -153,7 +154,8 @@ def _direction(r: Reading, q: str, options: list[str], wrong: bool) -> Optional[
     if wrong:
         motion = OPPOSITE[motion]
     letter = option_letter(options, motion) or "A"
-    obs = [f"{r.when(first.time_s).capitalize()} {_placed(first)}.", f"{r.when(last.time_s).capitalize()} it is {last.place}."]
+    obs = [f"{r.when(first.time_s).capitalize()} {_placed(first)}.",
+           f"{r.when(last.time_s).capitalize()} it is {last.place}."]
     return Finding(f"which way the {first.colour} {first.shape} moves", f"the {first.shape} from first to last sight",
                    obs, f"it moves {motion}", "it keeps going the same way and never turns back", letter,
                    short_goal="which way it moves", focus="First and last sight", word=motion)
