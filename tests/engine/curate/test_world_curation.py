@@ -68,15 +68,20 @@ def test_without_revision_the_filter_drops_the_leaks(easy_world, tmp_path, curat
 
 
 def test_shards_merge_into_the_unsharded_result(easy_world, tmp_path, curated):
-    from videorft.engine.curate.merge import merge
+    from videorft.engine.cli import main
 
-    for i in range(3):
+    overrides = [f"data.media_root={easy_world}", f"curate.input_file={easy_world / 'train.jsonl'}",
+                 f"curate.output_dir={tmp_path}", f"run.output_dir={tmp_path}", "run.progress=false",
+                 "curate.world.mistake_rate=0.5", "curate.world.leak_rate=0.5"]
+    for i in range(2):
         curate(world_cfg(easy_world, tmp_path, f"curate.shard={i}/3"))
+    assert main(["curate", "--merge", "--config", str(RECIPE), *overrides]) == 2      # shard 2 has not run
+    curate(world_cfg(easy_world, tmp_path, "curate.shard=2/3"))
     sizes = [len((tmp_path / "shards" / f"{i}-of-3" / "represent.jsonl").read_text().splitlines()) for i in range(3)]
     assert sum(sizes) == 24 and min(sizes) > 0
-    merged = merge(world_cfg(easy_world, tmp_path))
+    assert main(["curate", "--merge", "--config", str(RECIPE), *overrides]) == 0
     assert (tmp_path / "cot.jsonl").read_bytes() == (curated[0] / "cot.jsonl").read_bytes()
-    assert merged["filter"] == curated[1]["filter"]
+    assert json.loads((tmp_path / "stats.json").read_text())["filter"] == curated[1]["filter"]
 
 
 def test_stage_list_and_shard_are_checked():
