@@ -228,3 +228,17 @@ def test_report_prints_the_curation_table_first(curated, tmp_path, capsys):
     cfg.report.curation = str(tmp_path / "missing.json")
     with pytest.raises(FileNotFoundError, match="report.curation"):
         report.run(cfg)
+
+
+@pytest.mark.parametrize("name", ["curate.yaml", "sft.yaml", "grpo.yaml", "eval_sft.yaml", "eval_grpo.yaml"])
+def test_without_revision_recipe_differs_from_the_tiny_pipeline_only_in_revision(name):
+    """recipes/tiny_norevise repeats the tiny pipeline's settings; only its paths and the stage list differ."""
+    from videorft.engine.config_loader import to_dict
+
+    recipes = RECIPE.parents[1]
+    tiny, ablation = (to_dict(load_config(recipes / folder / name)) for folder in ("tiny", "tiny_norevise"))
+    if name == "curate.yaml":
+        assert ablation["curate"]["stages"] == [s for s in tiny["curate"]["stages"] if s != "revise"]
+        ablation["curate"]["stages"] = tiny["curate"]["stages"]
+    same = json.dumps(ablation).replace("runs/tiny_norevise/", "runs/tiny/").replace("tiny-norevise-", "tiny-")
+    assert json.loads(same) == tiny
