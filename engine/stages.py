@@ -42,6 +42,8 @@ STAGES: dict[str, Stage] = {
                     "combine evaluations into tables and results.json (benchmarks beside the paper's numbers)"),
     "synth": Stage("videorft.engine.synth_stage:run",
                    "write the synthetic video world: clips, scene graphs, train/test records"),
+    "curate": Stage("videorft.engine.curate.stage:run",
+                    "curate chains of thought: represent the video, reason, revise against the video, filter"),
     "train-encoder": Stage("videorft.engine.encoder.stage:run",
                            "train the tiny SigLIP of the semantic reward on the synthetic world's frame/caption pairs"),
 }

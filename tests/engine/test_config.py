@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from videorft.engine.cli import read_pipeline
+from videorft.engine.cli import pipeline_prerequisites, read_pipeline
 from videorft.engine.config import GRPOConfig, RunConfig, load_config
 from videorft.engine.config_loader import ConfigError, describe, dump_yaml, field_docs, load_yaml, to_dict
 
@@ -47,9 +47,15 @@ def _leaves(data, where: str = ""):
             yield f"{where}{key}", value
 
 
+def _outputs(recipe: Path) -> list[Path]:
+    """Every output_dir / output_file a recipe's stages write."""
+    return [Path(v) for _, config in read_pipeline(recipe) for k, v in _leaves(to_dict(load_config(config)))
+            if k.rsplit(".", 1)[-1] in ("output_dir", "output_file") and v]
+
+
 @pytest.mark.parametrize("recipe", PIPELINES, ids=lambda p: p.name)
 def test_every_path_a_pipeline_stage_reads_is_written_by_an_earlier_stage(recipe):
-    written: list[Path] = []
+    written: list[Path] = [out for before in pipeline_prerequisites(recipe) for out in _outputs(before)]
     for stage, config in read_pipeline(recipe):
         leaves = list(_leaves(to_dict(load_config(config))))
         outputs = [Path(v) for k, v in leaves if k.rsplit(".", 1)[-1] in ("output_dir", "output_file") and v]
