@@ -150,25 +150,23 @@ def _assemble(seq, group_size: int, token_pieces, type_pieces, position_pieces, 
 
 def _prompt_vision(seq, group_size: int) -> dict[str, torch.Tensor]:
     """The media of each group's prompt, once per prompt, in prompt order."""
-    def _blocks(pixels: torch.Tensor, grid: torch.Tensor) -> list[torch.Tensor]:
-        return list(torch.split(pixels, grid.prod(dim=1).tolist()))
-
     firsts = torch.arange(0, seq.rows, group_size, device=seq.row_video.device)        # [P]
     out = {}
-    videos = seq.row_video[firsts]
-    videos = videos[videos >= 0]
-    if videos.numel():
-        blocks = _blocks(seq.inputs["pixel_values_videos"], seq.inputs["video_grid_thw"])
-        out["pixel_values_videos"] = torch.cat([blocks[int(v)] for v in videos])
-        out["video_grid_thw"] = seq.inputs["video_grid_thw"][videos]
-        if "second_per_grid_ts" in seq.inputs:
-            out["second_per_grid_ts"] = seq.inputs["second_per_grid_ts"][videos]
-    images = seq.row_image[firsts]
-    images = images[images >= 0]
-    if images.numel():
-        blocks = _blocks(seq.inputs["pixel_values"], seq.inputs["image_grid_thw"])
-        out["pixel_values"] = torch.cat([blocks[int(i)] for i in images])
-        out["image_grid_thw"] = seq.inputs["image_grid_thw"][images]
+    for row_media, pixels_key, grid_key, extra_keys in (
+        (seq.row_video, "pixel_values_videos", "video_grid_thw", ("second_per_grid_ts",)),
+        (seq.row_image, "pixel_values", "image_grid_thw", ()),
+    ):
+        media = row_media[firsts]
+        media = media[media >= 0]                                                      # [M]
+        if not media.numel():
+            continue
+        grid = seq.inputs[grid_key]                                                    # [N, 3]
+        blocks = torch.split(seq.inputs[pixels_key], grid.prod(dim=1).tolist())
+        out[pixels_key] = torch.cat([blocks[int(m)] for m in media])
+        out[grid_key] = grid[media]
+        for key in extra_keys:
+            if key in seq.inputs:
+                out[key] = seq.inputs[key][media]
     return out
 
 
