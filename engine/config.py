@@ -220,6 +220,10 @@ class GRPOConfig:
     """Run each prompt once per group in the log-prob and update passes: its G completions attend to
     that one copy (exactly the per-row result, G-fold less prompt work). The language model then uses
     the engine's varlen attention (flash-attn varlen on CUDA, SDPA per segment elsewhere)."""
+    freeze_vision: bool = False
+    """Do not train the vision tower: each prompt's media is encoded once per step, without gradient,
+    and the features serve the HF rollout, the old and reference log-probs and the update (the
+    reference shares the frozen tower's weights). vLLM rollouts encode with vLLM's own copy."""
     adv_eps: float = 1e-4
     """Added to the group std before dividing."""
     adv_std: Literal["unbiased", "biased", "none"] = "unbiased"

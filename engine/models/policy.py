@@ -17,6 +17,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from videorft.engine.models.attention import VARLEN_ATTENTION, attention_of
+from videorft.engine.models.frozen_vision import MediaFeatures
 from videorft.engine.models.prefix_sharing import SharedPrefixBatch
 from videorft.kernels import fused_linear_grpo_loss, linear_logprob
 from videorft.loaders.family import family_of
@@ -107,27 +108,32 @@ class PolicyModel(nn.Module):
         per grid row (Qwen3-VL adds deepstack_features, one such tuple per deepstack layer)."""
         return self.model.model.get_video_features(pixel_values_videos, video_grid_thw, return_dict=True)
 
-    def hidden_states(self, inputs: dict[str, torch.Tensor], video_index: torch.Tensor | None = None
-                      ) -> torch.Tensor:
+    def hidden_states(self, inputs: dict[str, torch.Tensor], video_index: torch.Tensor | None = None,
+                      features: MediaFeatures | None = None) -> torch.Tensor:
         """Final-norm hidden states [B, T, H] of the backbone; the lm_head is not applied.
 
         inputs: input_ids [B, T], attention_mask [B, T], mm_token_type_ids [B, T] (always: without it
         Qwen2.5-VL silently loses its 3-D positions) and, per distinct video, pixel_values_videos
         [N, D], video_grid_thw [V, 3], second_per_grid_ts [V]. video_index [B] maps each row to its
         video when several rows share one (a GRPO group): the tower then runs once per video.
+        features: the media already encoded by a frozen tower (engine/models/frozen_vision.py), in
+        place of the pixel inputs.
         """
         kwargs = {k: v for k, v in inputs.items() if k not in VISION_KEYS}
         if "mm_token_type_ids" not in kwargs:
             raise ValueError("mm_token_type_ids is required: without it Qwen2.5-VL drops M-RoPE")
+        if features is not None:
+            kwargs["mm_encoder_outputs"] = features.encoder_outputs(video_index)
         pixels = inputs.get("pixel_values_videos")
-        if pixels is not None and pixels.numel() > 0:
+        if features is not None and features.videos or pixels is not None and pixels.numel() > 0:
             grid = inputs["video_grid_thw"]
             seconds = inputs.get("second_per_grid_ts")
             if video_index is not None:
-                kwargs["mm_encoder_outputs"] = {"video": _rows_of(self.encode_videos(pixels, grid), video_index)}
+                if features is None:
+                    kwargs["mm_encoder_outputs"] = {"video": _rows_of(self.encode_videos(pixels, grid), video_index)}
                 grid = grid[video_index]
                 seconds = seconds[video_index] if seconds is not None else None
-            else:
+            elif features is None:
                 kwargs["pixel_values_videos"] = pixels
             kwargs["video_grid_thw"] = grid
             if seconds is not None and self.family.takes_seconds:
@@ -147,7 +153,7 @@ class PolicyModel(nn.Module):
             raise ValueError(f"prefix sharing needs the language model on attention {VARLEN_ATTENTION!r}, "
                              f"not {implementation!r} (model.attention)")
         inputs = shared.inputs
-        encoder = {}
+        encoder = shared.features.encoder_outputs() if shared.features is not None else {}
         if "pixel_values_videos" in inputs:
             encoder["video"] = self.encode_videos(inputs["pixel_values_videos"], inputs["video_grid_thw"])
         if "pixel_values" in inputs:
@@ -160,7 +166,7 @@ class PolicyModel(nn.Module):
     def forward(self, inputs: dict[str, torch.Tensor] | None, targets: torch.Tensor, target_start: int = 1,
                 video_index: torch.Tensor | None = None, mask: torch.Tensor | None = None,
                 temperature: float = 1.0, grpo: GRPOLossInputs | None = None,
-                shared: SharedPrefixBatch | None = None):
+                shared: SharedPrefixBatch | None = None, features: MediaFeatures | None = None):
         """Run the backbone, then the loss head on the positions that predict `targets`.
 
         targets [B, C] are the tokens at columns target_start .. target_start+C-1 of input_ids, so
@@ -168,13 +174,14 @@ class PolicyModel(nn.Module):
         shared-prefix row of whole GRPO groups; `inputs` unused) they are its completions, predicted
         from the positions `shared.predictors`. Without `grpo` it returns fp32 log-probs [B, C] at
         `temperature` (0 where `mask` [B, C] is 0, computed only where it is 1); with `grpo` the
-        fused GRPO (loss, metrics). One entry point, so that a DeepSpeed engine wrapping this module
+        fused GRPO (loss, metrics); `features`: media encoded by a frozen tower, in place of the
+        pixels of `inputs` (a shared row carries its own). One entry point, so that a DeepSpeed engine wrapping this module
         runs every path through its own forward.
         """
         if shared is not None:
             hidden = self.shared_prefix_states(shared)[0, shared.predictors]      # [B, C, H]
         else:
-            hidden = self.hidden_states(inputs, video_index)                   # [B, T, H]
+            hidden = self.hidden_states(inputs, video_index, features)         # [B, T, H]
             c = targets.shape[1]
             hidden = hidden[:, target_start - 1:target_start - 1 + c]          # [B, C, H]
         return self.head(hidden, targets, mask, temperature, grpo)

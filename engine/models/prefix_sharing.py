@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from videorft.engine.models.frozen_vision import MediaFeatures
 from videorft.engine.models.varlen_attention import cu_seqlens_from_lengths, varlen_attention
 
 
@@ -60,14 +61,17 @@ class SharedPrefixBatch:
     predictors: torch.Tensor
     """long [R, C]: row position of the hidden state that predicts completion r's token c (the
     last prompt token for c = 0); padding positions point at a real token and are masked out."""
+    features: MediaFeatures | None = None
+    """With a frozen vision tower: each prompt's encoded media, in place of the pixel inputs."""
 
     def to(self, device: torch.device) -> "SharedPrefixBatch":
-        """A copy with every tensor on `device`."""
+        """A copy with every tensor on `device` (encoded features stay where they were computed)."""
         lay = self.layout
         layout = SharedPrefixLayout(lay.prompt_cu.to(device), lay.completion_cu.to(device), lay.key_index.to(device),
                                     lay.key_cu.to(device), lay.n_prompt, lay.max_prompt, lay.max_completion,
                                     lay.max_keys)
-        return SharedPrefixBatch({k: v.to(device) for k, v in self.inputs.items()}, layout, self.predictors.to(device))
+        return SharedPrefixBatch({k: v.to(device) for k, v in self.inputs.items()}, layout, self.predictors.to(device),
+                                 self.features)
 
 
 def _group_rows(seq, group_size: int) -> list[torch.Tensor]:
@@ -142,32 +146,38 @@ def _assemble(seq, group_size: int, token_pieces, type_pieces, position_pieces, 
     inputs = {"input_ids": torch.cat(token_pieces)[None],                              # [1, T]
               "mm_token_type_ids": torch.cat(type_pieces + [comp_types])[None],        # [1, T]
               "position_ids": torch.cat(position_pieces, dim=1)[:, None]}              # [3, 1, T]
-    inputs.update(_prompt_vision(seq, group_size))
+    vision, features = _prompt_vision(seq, group_size)
+    inputs.update(vision)
     layout = SharedPrefixLayout(prompt_cu, completion_cu, torch.cat(key_index), cu_seqlens_from_lengths(key_lengths,
                                 device), n_prompt, max(prompt_lengths), max(lengths), max(key_lengths))
-    return SharedPrefixBatch(inputs, layout, _predictors(seq, layout, groups, lengths))
+    return SharedPrefixBatch(inputs, layout, _predictors(seq, layout, groups, lengths), features)
 
 
-def _prompt_vision(seq, group_size: int) -> dict[str, torch.Tensor]:
-    """The media of each group's prompt, once per prompt, in prompt order."""
+def _prompt_vision(seq, group_size: int) -> tuple[dict[str, torch.Tensor], MediaFeatures | None]:
+    """The media of each group's prompt, once per prompt, in prompt order: their model inputs, and
+    their encoded features when the SequenceBatch carries them (the pixels are then left out)."""
     firsts = torch.arange(0, seq.rows, group_size, device=seq.row_video.device)        # [P]
-    out = {}
+    out, picked = {}, {}
     for row_media, pixels_key, grid_key, extra_keys in (
         (seq.row_video, "pixel_values_videos", "video_grid_thw", ("second_per_grid_ts",)),
         (seq.row_image, "pixel_values", "image_grid_thw", ()),
     ):
         media = row_media[firsts]
         media = media[media >= 0]                                                      # [M]
+        picked[grid_key] = media.tolist()
         if not media.numel():
             continue
         grid = seq.inputs[grid_key]                                                    # [N, 3]
-        blocks = torch.split(seq.inputs[pixels_key], grid.prod(dim=1).tolist())
-        out[pixels_key] = torch.cat([blocks[int(m)] for m in media])
+        if seq.features is None:
+            blocks = torch.split(seq.inputs[pixels_key], grid.prod(dim=1).tolist())
+            out[pixels_key] = torch.cat([blocks[int(m)] for m in media])
         out[grid_key] = grid[media]
         for key in extra_keys:
             if key in seq.inputs:
                 out[key] = seq.inputs[key][media]
-    return out
+    if seq.features is None:
+        return out, None
+    return out, seq.features.pick(videos=picked["video_grid_thw"], images=picked["image_grid_thw"])
 
 
 def _predictors(seq, layout: SharedPrefixLayout, groups: torch.Tensor, lengths: list[int]) -> torch.Tensor:

@@ -7,6 +7,7 @@ import torch.distributed as dist
 from transformers import PreTrainedModel
 
 from videorft.engine.config import RolloutConfig
+from videorft.engine.models.frozen_vision import MediaFeatures, without_pixels
 from videorft.engine.rollout.hf_sampling import NEUTRAL_SAMPLING, SampledTokenLogprobs, sampling_processors
 from videorft.engine.rollout.types import (PromptSource, Rollouts, completion_mask, decode_completions,
                                             suppressed_token_ids)
@@ -29,9 +30,16 @@ class HFRollout:
     @torch.no_grad()
     def generate(self, prompts: PromptSource, group_size: int | None = None,
                  greedy: bool = False, max_new_tokens: int | None = None,
-                 temperature: float | None = None, top_p: float | None = None) -> Rollouts:
-        """G completions for each of the P prompts, rows grouped by prompt, with sampler log-probs."""
+                 temperature: float | None = None, top_p: float | None = None,
+                 features: MediaFeatures | None = None) -> Rollouts:
+        """G completions for each of the P prompts, rows grouped by prompt, with sampler log-probs.
+
+        features: the prompts' media already encoded by the frozen vision tower; the tower then
+        does not run here.
+        """
         prompt_inputs = {k: v.to(self.model.device) for k, v in prompts.model_inputs().items()}
+        if features is not None:
+            prompt_inputs = {**without_pixels(prompt_inputs), "mm_encoder_outputs": features.encoder_outputs()}
         g = group_size or self.cfg.group_size
         width = prompt_inputs["input_ids"].shape[1]
         recorder = SampledTokenLogprobs(width)
@@ -65,7 +73,7 @@ class HFRollout:
         (the state a Qwen-VL model keeps between its generation steps); it is repeated per row like
         the cache, so every row decodes at the positions a G-fold prefill gives it.
         """
-        head = {k: (v[:, :-1] if k in PER_TOKEN else v) for k, v in inputs.items()}
+        head = {k: (v[:, :-1] if k in PER_TOKEN else v) for k, v in inputs.items()}       # [P, L-1] text
         cache = self.model(**head, use_cache=True, logits_to_keep=1).past_key_values
         cache.batch_repeat_interleave(group_size)
         backbone = self.model.model

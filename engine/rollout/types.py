@@ -68,8 +68,12 @@ class RolloutEngine(Protocol):
 
     def generate(self, prompts: PromptSource, group_size: int | None = None, greedy: bool = False,
                  max_new_tokens: int | None = None, temperature: float | None = None,
-                 top_p: float | None = None) -> Rollouts:
-        """G completions for each of the P prompts, rows grouped by prompt, with sampler log-probs."""
+                 top_p: float | None = None, features=None) -> Rollouts:
+        """G completions for each of the P prompts, rows grouped by prompt, with sampler log-probs.
+
+        features (engine/models/frozen_vision.MediaFeatures): the prompts' media already encoded
+        by a frozen vision tower, for engines that run the training model (HF); an engine with its
+        own copy of the weights (vLLM) encodes the pixels itself and ignores them."""
 
     def sync_weights(self, model: torch.nn.Module) -> None:
         """Make the engine sample from `model`'s current weights (the plain transformers model,

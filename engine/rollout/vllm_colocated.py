@@ -138,8 +138,11 @@ class VLLMRollout:
     @torch.no_grad()
     def generate(self, prompts: PromptSource, group_size: int | None = None, greedy: bool = False,
                  max_new_tokens: int | None = None, temperature: float | None = None,
-                 top_p: float | None = None) -> Rollouts:
-        """G completions for each of the P prompts, rows grouped by prompt, with sampler log-probs."""
+                 top_p: float | None = None, features=None) -> Rollouts:
+        """G completions for each of the P prompts, rows grouped by prompt, with sampler log-probs.
+
+        `features` (a frozen tower's encodings) are not used: vLLM encodes the media with its own
+        copy of the weights, and its encoder cache serves the G completions of a prompt."""
         g = group_size or self.cfg.group_size
         self.wake()
         requests = self._requests(prompts)

@@ -6,6 +6,9 @@ advantage and is dropped; more prompt batches are drawn until `prompts_per_step`
 groups are in hand or `dynamic_sampling_draws` batches were drawn (then the step trains on what it
 has, topped up with dropped groups so its size stays fixed). All ranks draw the same number of
 batches, because rollouts under ZeRO-3 are collective.
+
+With `grpo.freeze_vision` each drawn batch's media are encoded once, before its rollout, and the
+features travel with the groups to the log-prob and update passes (engine/models/frozen_vision.py).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Iterator
 
 import torch
 
+from videorft.engine.models.frozen_vision import MediaFeatures, encode_media
 from videorft.engine.rewards import GroupScorer
 from videorft.engine.rollout.types import Rollouts
 from videorft.engine.trainers.distributed import all_ranks_true
@@ -42,6 +46,19 @@ class Groups:
     """Prompt batches drawn for this step."""
     dropped: int
     """Groups drawn but not trained on (all rewards equal), with dynamic sampling."""
+    features: MediaFeatures | None = None
+    """The prompts' media encoded by the frozen vision tower (grpo.freeze_vision), else None."""
+
+
+@dataclass
+class Draw:
+    """One prompt batch drawn for a step, rolled out and scored."""
+
+    batch: PromptBatch
+    rollouts: Rollouts
+    rewards: Rewards
+    features: MediaFeatures | None = None
+    """Its media encoded by the frozen vision tower (grpo.freeze_vision), else None."""
 
 
 def score(scorer: GroupScorer, batch, rollouts: Rollouts) -> Rewards:
@@ -68,7 +85,7 @@ def informative(rewards: Rewards, group_size: int) -> torch.Tensor:
 def collect_groups(ctx, batches: Iterator[PromptBatch]) -> Groups:
     """Draw, roll out and score prompt batches until the step's groups are in hand (see the module doc)."""
     grpo, g = ctx.cfg.grpo, ctx.cfg.rollout.group_size
-    drawn: list[tuple[PromptBatch, Rollouts, Rewards]] = []
+    drawn: list[Draw] = []
     kept = draws = 0
     while True:
         batch = next(batches)
@@ -76,31 +93,35 @@ def collect_groups(ctx, batches: Iterator[PromptBatch]) -> Groups:
         ctx.timer.add("decode", batch.decode_seconds)
         ctx.timer.add("preprocess", batch.preprocess_seconds)
         with ctx.timer.phase("rollout"):
-            rollouts = ctx.rollout.generate(batch, group_size=g)
+            features = encode_media(ctx.engine.policy.model, batch.model_inputs()) if grpo.freeze_vision else None
+            rollouts = ctx.rollout.generate(batch, group_size=g, features=features)
             ctx.rollout.sleep()                        # vLLM frees its memory for the update
         with ctx.timer.phase("reward"):
             rewards = score(ctx.scorer, batch, rollouts)
-        drawn.append((batch, rollouts, rewards))
+        drawn.append(Draw(batch, rollouts, rewards, features))
         if not grpo.dynamic_sampling:
-            return Groups(batch, rollouts, rewards, draws=1, dropped=0)
+            return Groups(batch, rollouts, rewards, draws=1, dropped=0, features=features)
         kept += int(informative(rewards, g).sum())
         enough = kept >= grpo.prompts_per_step
         if all_ranks_true(enough, ctx.engine.info) or draws >= grpo.dynamic_sampling_draws:
             return _select(drawn, grpo.prompts_per_step, g, ctx.special_ids, draws)
 
 
-def _select(drawn, wanted: int, group_size: int, ids: SpecialIds, draws: int) -> Groups:
+def _select(drawn: list[Draw], wanted: int, group_size: int, ids: SpecialIds, draws: int) -> Groups:
     """The first `wanted` informative groups of the draws (topped up with the others if short)."""
-    picks = [(i, p) for want in (True, False) for i, (_, _, r) in enumerate(drawn)
-             for p, ok in enumerate(informative(r, group_size).tolist()) if ok == want]
+    picks = [(d, p) for want in (True, False) for d in drawn
+             for p, ok in enumerate(informative(d.rewards, group_size).tolist()) if ok == want]
     picks = picks[:wanted]
-    total = sum(len(b) for b, _, _ in drawn)
-    samples = [drawn[i][0].samples[p] for i, p in picks]
-    rows = [(i, torch.arange(p * group_size, (p + 1) * group_size)) for i, p in picks]
-    rewards = Rewards(torch.cat([drawn[i][2].total[r] for i, r in rows]),
-                      {k: torch.cat([drawn[i][2].parts[k][r] for i, r in rows]) for k in drawn[0][2].parts})
-    return Groups(collate_prompts(samples, ids), _rows_of_rollouts([(drawn[i][1], r) for i, r in rows], ids.pad),
-                  rewards, draws=draws, dropped=total - len(picks))
+    total = sum(len(d.batch) for d in drawn)
+    samples = [d.batch.samples[p] for d, p in picks]
+    rows = [(d, torch.arange(p * group_size, (p + 1) * group_size)) for d, p in picks]
+    rewards = Rewards(torch.cat([d.rewards.total[r] for d, r in rows]),
+                      {k: torch.cat([d.rewards.parts[k][r] for d, r in rows]) for k in drawn[0].rewards.parts})
+    features = None
+    if drawn[0].features is not None:
+        features = MediaFeatures.join([d.features.of_prompts([p]) for d, p in picks])
+    return Groups(collate_prompts(samples, ids), _rows_of_rollouts([(d.rollouts, r) for d, r in rows], ids.pad),
+                  rewards, draws=draws, dropped=total - len(picks), features=features)
 
 
 def _rows_of_rollouts(parts: list[tuple[Rollouts, torch.Tensor]], pad_id: int) -> Rollouts:

@@ -17,6 +17,7 @@ import torch
 from videorft.engine.backends import Backends, resolve_backends
 from videorft.engine.config import RunConfig
 from videorft.engine.models.attention import VARLEN_ATTENTION
+from videorft.engine.models.frozen_vision import freeze_vision_tower
 from videorft.engine.models.loading import load_model_and_tokenizer
 from videorft.engine.models.policy import PolicyModel
 from videorft.engine.plots import plot_run
@@ -48,6 +49,8 @@ def _context(cfg: RunConfig, run_dir: RunDir) -> tuple[StepContext, Any, Any, Ba
     seed_everything(cfg.run.seed + info.rank)
     dtype = getattr(torch, cfg.model.dtype)
     model, tokenizer = load_model_and_tokenizer(cfg.model, info.device, backends.attention, seed=cfg.run.seed)
+    if cfg.grpo.freeze_vision:
+        freeze_vision_tower(model)                     # before the optimizer is built: no state for it
     engine = TrainEngine(PolicyModel(model, backends.kernels), cfg.grpo.optim, cfg.distributed, info,
                          total_steps=cfg.grpo.steps * cfg.grpo.inner_updates, dtype=dtype)
     rollout = build_rollout(backends.rollout, engine.policy.model, tokenizer, cfg.rollout,

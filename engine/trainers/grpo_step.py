@@ -8,6 +8,8 @@ phase hands the next is an explicit argument; the settings are the run's config 
 
 Prefix sharing (`grpo.prefix_sharing`): each chunk holds whole groups and runs as one row with each
 prompt once (engine/models/prefix_sharing.py), for the old, reference and update passes alike.
+A frozen vision tower (`grpo.freeze_vision`) encodes each prompt's media once, before the rollout;
+every later pass reads those features (engine/models/frozen_vision.py).
 
 Micro-batches: the step's rows are cut into chunks of `grpo.micro_rows`; each chunk's loss is
 weighted by its share of the full-batch objective (computed once from the rows the step really
@@ -103,7 +105,8 @@ def prepare_chunks(seq: SequenceBatch, chunks: Sequence[MicroBatch], group_size:
         if rope_index is not None:
             inputs = {"inputs": None, "shared": share_prefixes(sub, group_size, rope_index)}
         else:
-            inputs = {"inputs": sub.inputs, "target_start": sub.prompt_len, "video_index": sub.video_index}
+            inputs = {"inputs": sub.inputs, "target_start": sub.prompt_len, "video_index": sub.video_index,
+                      "features": sub.features}
         out.append(Chunk(chunk, sub, inputs))
     return out
 
@@ -191,7 +194,7 @@ def grpo_step(ctx: StepContext, batches: Iterator) -> dict[str, float]:
                              f"{type(ctx.rollout).__name__} engine did not return")
         rollout_logp = rollouts.logprobs.to(ctx.device)
     with timer.phase("logprob"):
-        seq = build_sequences(groups.batch.model_inputs(), rollouts, ctx.device)
+        seq = build_sequences(groups.batch.model_inputs(), rollouts, ctx.device, groups.features)
         g = rollouts.group_size
         policy = ctx.engine.policy
         chunks = prepare_chunks(seq, micro_batches(seq.rows, grpo.micro_rows, ctx.engine.info,
@@ -218,7 +221,7 @@ def _train_flops(ctx: StepContext, seq: SequenceBatch, group_size: int) -> float
     prompts = [int(seq.inputs["attention_mask"][r, :seq.prompt_len].sum()) for r in firsts]
     lengths = seq.completion_mask.sum(dim=1).long().tolist()
     completions = [lengths[r:r + group_size] for r in firsts]
-    grids = seq.inputs.get("video_grid_thw")
+    grids = None if grpo.freeze_vision else seq.inputs.get("video_grid_thw")     # a frozen tower ran before
     patches = [int(grids[v].prod()) if grids is not None and (v := int(seq.row_video[r])) >= 0 else 0 for r in firsts]
     forward_passes = int(grpo.inner_updates > 1) + int(ctx.reference is not None)
     return grpo_step_flops(ModelShape.of(ctx.engine.policy.config), prompts, completions, patches,

@@ -7,11 +7,12 @@ row, since images are small.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import torch
 
+from videorft.engine.models.frozen_vision import MediaFeatures, without_pixels
 from videorft.engine.rollout.types import Rollouts
 from videorft.engine.trainers.distributed import all_ranks_max
 from videorft.kernels.grpo_math import token_weights
@@ -37,6 +38,9 @@ class SequenceBatch:
     """float [R, C]: 1 on tokens that count in the loss."""
     prompt_len: int
     """L: completions start at this column."""
+    features: MediaFeatures | None = None
+    """With a frozen vision tower: the stored videos' and image rows' features, in place of the
+    pixel inputs (which are then left out of `inputs`)."""
 
     @property
     def rows(self) -> int:
@@ -59,25 +63,35 @@ def _ordinal(has: torch.Tensor) -> torch.Tensor:
     return torch.where(has, has.long().cumsum(0) - 1, torch.full_like(has, -1, dtype=torch.long))
 
 
-def _take_images(source: dict[str, torch.Tensor], row_image: torch.Tensor, inputs: dict[str, torch.Tensor]
-                 ) -> torch.Tensor:
-    """Put one image block per image row, in row order, into `inputs`; returns the new row_image.
+def _take_images(source: dict[str, torch.Tensor], row_image: torch.Tensor, inputs: dict[str, torch.Tensor],
+                 features: MediaFeatures | None = None) -> tuple[torch.Tensor, MediaFeatures | None]:
+    """Put one image per image row, in row order, into `inputs` (its pixel block, or with
+    `features` its encoded features); returns the new row_image and features.
 
-    row_image [R] indexes the image blocks of `source` (-1: no image); afterwards the k-th image
-    row shows block k of inputs["pixel_values"].
+    row_image [R] indexes the images of `source` (-1: no image); afterwards the k-th image row
+    shows image k of inputs (and of the returned features).
     """
     picked = row_image[row_image >= 0].tolist()
     if picked:
-        blocks = _blocks(source["pixel_values"], source["image_grid_thw"])
-        inputs["pixel_values"] = torch.cat([blocks[k] for k in picked])
         inputs["image_grid_thw"] = source["image_grid_thw"][picked]
-    return _ordinal(row_image >= 0)
+        if features is None:
+            blocks = _blocks(source["pixel_values"], source["image_grid_thw"])
+            inputs["pixel_values"] = torch.cat([blocks[k] for k in picked])
+    if features is not None:
+        features = replace(features, images=features.pick(images=picked).images)
+    return _ordinal(row_image >= 0), features
 
 
 def build_sequences(model_inputs: dict[str, torch.Tensor], rollouts: Rollouts,
-                    device: torch.device) -> SequenceBatch:
-    """Join each prompt (left-padded, repeated G times) with its G completions (right-padded)."""
+                    device: torch.device, features: MediaFeatures | None = None) -> SequenceBatch:
+    """Join each prompt (left-padded, repeated G times) with its G completions (right-padded).
+
+    features: the prompts' media encoded by a frozen vision tower (engine/models/frozen_vision.py);
+    they replace the pixel inputs.
+    """
     g = rollouts.group_size
+    if features is not None:
+        model_inputs = without_pixels(model_inputs)
     types = model_inputs["mm_token_type_ids"]
     completions = rollouts.completion_ids.to(device)                        # [P*G, C]
     c_mask = rollouts.completion_mask.to(device)
@@ -95,32 +109,37 @@ def build_sequences(model_inputs: dict[str, torch.Tensor], rollouts: Rollouts,
             inputs[key] = model_inputs[key].to(device)
     row_video = _ordinal((types == VIDEO_TYPE).any(dim=1)).repeat_interleave(g).to(device)
     row_image = _ordinal((types == IMAGE_TYPE).any(dim=1)).repeat_interleave(g).to(device)
-    if model_inputs.get("pixel_values") is not None:
-        row_image = _take_images(model_inputs, row_image, inputs)           # one block per image row now
+    if model_inputs.get("image_grid_thw") is not None:
+        row_image, features = _take_images(model_inputs, row_image, inputs, features)   # one image per image row
         for key in ("pixel_values", "image_grid_thw"):
-            inputs[key] = inputs[key].to(device)
+            if key in inputs:
+                inputs[key] = inputs[key].to(device)
     prompt_len = int(model_inputs["input_ids"].shape[1])
-    return SequenceBatch(inputs, row_video, row_image, completions, c_mask.float(), prompt_len)
+    return SequenceBatch(inputs, row_video, row_image, completions, c_mask.float(), prompt_len, features)
 
 
 def select_rows(batch: SequenceBatch, rows: torch.Tensor) -> SequenceBatch:
     """The sub-batch of `rows`, carrying only the media those rows show (re-indexed)."""
     inputs = {k: batch.inputs[k][rows] for k in TEXT_KEYS}
     row_video = batch.row_video[rows].clone()
-    if "pixel_values_videos" in batch.inputs:
-        has = row_video >= 0
-        used, row_video[has] = torch.unique(row_video[has], sorted=True, return_inverse=True)
-        pixels = batch.inputs["pixel_values_videos"]
-        blocks = _blocks(pixels, batch.inputs["video_grid_thw"])
-        inputs["pixel_values_videos"] = torch.cat([pixels[:0]] + [blocks[v] for v in used.tolist()])
+    has = row_video >= 0
+    used, row_video[has] = torch.unique(row_video[has], sorted=True, return_inverse=True)
+    if "video_grid_thw" in batch.inputs:
         inputs["video_grid_thw"] = batch.inputs["video_grid_thw"][used]
         if "second_per_grid_ts" in batch.inputs:
             inputs["second_per_grid_ts"] = batch.inputs["second_per_grid_ts"][used]
+    if "pixel_values_videos" in batch.inputs:
+        pixels = batch.inputs["pixel_values_videos"]
+        blocks = _blocks(pixels, batch.inputs["video_grid_thw"])
+        inputs["pixel_values_videos"] = torch.cat([pixels[:0]] + [blocks[v] for v in used.tolist()])
     row_image = batch.row_image[rows]
-    if "pixel_values" in batch.inputs:
-        row_image = _take_images(batch.inputs, row_image, inputs)
+    features = batch.features
+    if features is not None:
+        features = replace(features, videos=features.pick(videos=used.tolist()).videos)
+    if "image_grid_thw" in batch.inputs:
+        row_image, features = _take_images(batch.inputs, row_image, inputs, features)
     return SequenceBatch(inputs, row_video, row_image, batch.completion_ids[rows], batch.completion_mask[rows],
-                         batch.prompt_len)
+                         batch.prompt_len, features)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 import torch
 
 from videorft.engine.rollout.types import Rollouts
-from videorft.engine.trainers.groups import Rewards, _select, informative
+from videorft.engine.trainers.groups import Draw, Rewards, _select, informative
 from videorft.loaders.collate import SpecialIds
 from videorft.loaders.dataset import Sample
 from videorft.loaders.clip import VideoClip
@@ -22,7 +22,7 @@ def _sample(i: int) -> Sample:
 
 
 def _draw(first: int, totals: list[float], width: int):
-    """A drawn batch of len(totals)/G prompts: (batch, rollouts, rewards) as collect_groups keeps them."""
+    """A drawn batch of len(totals)/G prompts, as collect_groups keeps it."""
     from videorft.loaders.collate import collate_prompts
 
     n = len(totals)
@@ -31,7 +31,7 @@ def _draw(first: int, totals: list[float], width: int):
     rollouts = Rollouts(ids, torch.ones(n, width, dtype=torch.long), [f"t{first}-{i}" for i in range(n)], G,
                         logprobs=-torch.rand(n, width))
     total = torch.tensor(totals)
-    return collate_prompts(samples, IDS), rollouts, Rewards(total, {"accuracy": total.clone()})
+    return Draw(collate_prompts(samples, IDS), rollouts, Rewards(total, {"accuracy": total.clone()}))
 
 
 def test_groups_with_equal_rewards_carry_no_signal():
@@ -48,7 +48,7 @@ def test_informative_groups_are_picked_across_draws_and_rows_stay_together():
     assert groups.rollouts.texts == ["t0-2", "t0-3", "t10-0", "t10-1"]
     assert groups.rollouts.completion_ids.shape == (4, 5)             # padded to the widest draw
     assert groups.rollouts.completion_mask[:2, 3:].sum() == 0
-    assert torch.equal(groups.rollouts.completion_ids[2], second[1].completion_ids[0])
+    assert torch.equal(groups.rollouts.completion_ids[2], second.rollouts.completion_ids[0])
     assert groups.rollouts.logprobs.shape == (4, 5) and groups.rollouts.logprobs[:2, 3:].abs().sum() == 0
     assert groups.dropped == 2 and groups.draws == 2
     assert groups.batch.input_ids.shape[0] == 2

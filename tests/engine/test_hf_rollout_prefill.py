@@ -52,3 +52,28 @@ def test_one_prefill_per_prompt_samples_what_g_prefills_sample(bpe_tokenizer, fa
     assert torch.equal(out[True].completion_ids, out[False].completion_ids)
     assert out[True].completion_ids.shape == (6, 8) and bool(out[True].completion_mask.all())   # min_new_tokens
     torch.testing.assert_close(out[True].logprobs, out[False].logprobs, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_a_frozen_towers_features_sample_what_the_pixels_sample(bpe_tokenizer, family):
+    """grpo.freeze_vision: the prompts' media encoded once and handed to generate give the same
+    completions and sampler log-probs as the pixels, with one prefill or G, and the tower never runs."""
+    from videorft.engine.models.frozen_vision import encode_media
+
+    model = build_tiny_model(TinyModelConfig(family=family, hidden_size=32, num_layers=2, intermediate_size=64),
+                             bpe_tokenizer, seed=4)
+    prompts = Prompts(bpe_tokenizer, family)
+    features = encode_media(model, prompts.model_inputs())
+    assert len(features.videos) == 2 and features.prompt_video == (0, 1)
+    calls = []
+    hook = model.model.visual.register_forward_hook(lambda *_: calls.append(1))
+    for once in (False, True):
+        cfg = RolloutConfig(group_size=3, max_new_tokens=8, top_p=1.0, prefill_once=once, min_new_tokens=8)
+        out = {}
+        for given in (None, features):
+            torch.manual_seed(0)
+            out[given is None] = HFRollout(model, bpe_tokenizer, cfg).generate(prompts, features=given)
+        assert torch.equal(out[False].completion_ids, out[True].completion_ids), (family, once)
+        torch.testing.assert_close(out[False].logprobs, out[True].logprobs, rtol=0, atol=1e-5)
+    hook.remove()
+    assert len(calls) == 2, "the tower ran in the rollouts that were handed features"

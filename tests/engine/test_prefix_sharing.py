@@ -123,3 +123,43 @@ def test_a_stock_attention_is_refused(setup, bpe_tokenizer):
     _, oracle, _, seq, shared = setup
     with pytest.raises(ValueError, match="prefix sharing needs"):
         oracle(None, seq.completion_ids, mask=seq.completion_mask, shared=shared)
+
+
+@pytest.mark.parametrize("layout", ["per-row", "shared"])
+def test_a_frozen_towers_features_give_the_same_loss_and_language_gradients(setup, bpe_tokenizer, layout):
+    """grpo.freeze_vision: the media encoded once, without gradient, in place of the pixels. Loss and
+    every language-model gradient equal the pixel path's, the tower gets no gradient and never runs."""
+    from videorft.engine.models.frozen_vision import encode_media, freeze_vision_tower
+
+    family, oracle, policy, seq, shared = setup
+    prompts = _prompts(bpe_tokenizer, family)
+    adv = torch.linspace(-1.0, 1.0, seq.rows)
+    grpo = GRPOLossInputs(mask=seq.completion_mask, advantages=adv, options={"beta": 0.0})
+    oracle.zero_grad()
+    want_loss, _ = oracle(targets=seq.completion_ids, grpo=grpo, inputs=seq.inputs, target_start=seq.prompt_len,
+                          video_index=seq.video_index)
+    want_loss.backward()
+    want = {n: p.grad.clone() for n, p in oracle.named_parameters() if p.grad is not None and ".visual." not in n}
+
+    frozen = copy.deepcopy(policy if layout == "shared" else oracle)
+    freeze_vision_tower(frozen.model)
+    frozen_seq = build_sequences(prompts, _rollouts(bpe_tokenizer), torch.device("cpu"),
+                                 encode_media(frozen.model, prompts))
+    assert "pixel_values_videos" not in frozen_seq.inputs and len(frozen_seq.features.videos) == 2
+    calls = []
+    hook = frozen.model.model.visual.register_forward_hook(lambda *_: calls.append(1))
+    if layout == "shared":
+        kwargs = dict(inputs=None, shared=share_prefixes(frozen_seq, G, frozen.family.rope_index(frozen.model)))
+    else:
+        kwargs = dict(inputs=frozen_seq.inputs, target_start=frozen_seq.prompt_len,
+                      video_index=frozen_seq.video_index, features=frozen_seq.features)
+    got_loss, _ = frozen(targets=frozen_seq.completion_ids, grpo=grpo, **kwargs)
+    got_loss.backward()
+    hook.remove()
+    assert not calls, "the frozen tower ran again"
+    torch.testing.assert_close(got_loss.detach(), want_loss.detach(), rtol=1e-5, atol=1e-6)
+    got = {n: p.grad for n, p in frozen.named_parameters() if p.grad is not None}
+    assert got.keys() == want.keys(), f"{family}: gradients reached {set(got) ^ set(want)}"
+    for name, grad in want.items():
+        scale = float(grad.abs().max())
+        torch.testing.assert_close(got[name], grad, rtol=0, atol=1e-4 * scale + 1e-9, msg=f"{family}: {name}")

@@ -92,3 +92,31 @@ def test_image_and_text_prompts_mix_with_video_prompts():
     sub = select_rows(seq, torch.tensor([1, 2]))
     assert sub.row_video.tolist() == [-1, 0] and sub.row_image.tolist() == [0, -1]
     assert sub.inputs["pixel_values"].shape[0] == 4 and sub.inputs["pixel_values_videos"].shape[0] == 16
+
+
+def test_frozen_features_follow_rows_like_the_pixels_they_replace():
+    """Encoded media (grpo.freeze_vision) are indexed exactly as the pixel blocks: a video once per
+    prompt, an image once per image row, and a sub-batch keeps only those of its rows."""
+    from videorft.engine.models.frozen_vision import Encoded, MediaFeatures
+
+    inputs = _prompts()
+    inputs["mm_token_type_ids"] = torch.tensor([[0, 1, 1, 0], [0, 2, 2, 0]])   # prompt 0 an image, 1 a video
+    inputs["video_grid_thw"] = inputs["video_grid_thw"][1:]
+    inputs["second_per_grid_ts"] = inputs["second_per_grid_ts"][1:]
+    inputs["image_grid_thw"] = torch.tensor([[1, 2, 2]])
+    video, image = Encoded(torch.full((4, 2), 1.0)), Encoded(torch.full((1, 2), 2.0))
+    features = MediaFeatures((video,), (image,), prompt_video=(-1, 0), prompt_image=(0, -1))
+    comp = torch.ones(4, 2, dtype=torch.long)
+    seq = build_sequences(inputs, Rollouts(comp, torch.ones_like(comp), [""] * 4, 2), torch.device("cpu"), features)
+    assert "pixel_values_videos" not in seq.inputs and "pixel_values" not in seq.inputs
+    assert seq.features.videos == (video,) and seq.features.images == (image, image)      # one per image row
+    assert seq.inputs["image_grid_thw"].shape[0] == 2 and seq.row_image.tolist() == [0, 1, -1, -1]
+    sub = select_rows(seq, torch.tensor([1, 2, 3]))
+    assert sub.features.videos == (video,) and sub.features.images == (image,)
+    assert sub.inputs["video_grid_thw"].tolist() == [[2, 2, 4]] and sub.inputs["image_grid_thw"].shape[0] == 1
+    outputs = sub.features.encoder_outputs(sub.video_index)
+    assert len(outputs["video"].pooler_output) == 2 and len(outputs["image"].pooler_output) == 1
+    # dynamic sampling regroups prompts of several draws: the video prompt first, then the image one
+    regrouped = MediaFeatures.join([features.of_prompts([1]), features.of_prompts([0])])
+    assert regrouped.prompt_video == (0, -1) and regrouped.prompt_image == (-1, 0)
+    assert regrouped.videos == (video,) and regrouped.images == (image,)

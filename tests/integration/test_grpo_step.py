@@ -231,3 +231,36 @@ def test_reference_is_partitioned_under_zero3(world, tokenizer):
     chunks = _chunks(seq, 4)
     torch.testing.assert_close(forward_logprobs(reference, seq, chunks, 1.0),
                                forward_logprobs(PolicyModel(model, "torch"), seq, chunks, 1.0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("zero_stage, extra", [
+    (0, []), (3, []),
+    (0, ["grpo.prefix_sharing=false", "grpo.dynamic_sampling=true", "grpo.dynamic_sampling_draws=2",
+         "grpo.prompts_per_step=2"])])
+def test_a_frozen_vision_tower_encodes_once_per_draw_and_stays_put(world, tokenizer, zero_stage, extra):
+    """grpo.freeze_vision: one tower pass per drawn batch (before its rollout) serves the rollout,
+    the reference and the update; the optimizer holds the language model only and the tower's
+    weights do not move (test_prefix_sharing checks the language model's gradients)."""
+    from videorft.engine.models.frozen_vision import freeze_vision_tower
+
+    cfg = _cfg(world, "grpo.freeze_vision=true", "grpo.beta=0.04", *extra)
+    model = build_tiny_model(TinyModelConfig(**TINY), tokenizer, seed=1)
+    apply_attention(model, VARLEN_ATTENTION)
+    freeze_vision_tower(model)
+    engine = _engine(model, cfg, zero_stage)
+    reference = ReferencePolicy(PolicyModel(copy.deepcopy(model), "torch").requires_grad_(False), CPU)
+    ctx = StepContext(cfg=cfg, engine=engine, rollout=HFRollout(engine.policy.model, tokenizer, cfg.rollout),
+                      scorer=GroupScorer.from_config(cfg.rewards), reference=reference, timer=PhaseTimer(CPU),
+                      device=CPU, special_ids=SpecialIds.from_tokenizer(tokenizer))
+    calls = []
+    for tower in (engine.policy.model.model.visual, reference.module.model.model.visual):
+        tower.register_forward_hook(lambda *_: calls.append(1))
+    before = _weights(engine)
+    torch.manual_seed(0)
+    metrics = grpo_step(ctx, iter(build_prompt_loader(cfg, resolve_backends(cfg), tokenizer, model.config, SINGLE)))
+    assert len(calls) == metrics.get("dynamic/draws", 1.0), "the tower ran more than once per drawn batch"
+    assert all(torch.equal(_weights(engine)[n], w) for n, w in before.items() if ".visual." in n)
+    if zero_stage == 0:                                # DeepSpeed's groups hold flat partitions instead
+        after = dict(engine.policy.model.named_parameters())
+        optimized = {id(p) for group in engine.optimizer.param_groups for p in group["params"]}
+        assert {n for n, p in after.items() if id(p) in optimized} == {n for n in after if ".visual." not in n}
