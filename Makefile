@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 # `make gpu-wheels` here has put the missing pure-Python and platform wheels in .whl/.
 GPU_PY := $(if $(wildcard $(PY)),$(PY),python3)
 
-.PHONY: demo test bench install clean gpu-check gpu-wheels
+.PHONY: demo test bench bench-check install clean gpu-check gpu-wheels
 
 $(STAMP): setup.py pyproject.toml requirements/constraints-cpu.txt tools/bootstrap_venv.sh CMakeLists.txt $(wildcard native/*.cpp native/*.h)
 	VENV=$(VENV) bash tools/bootstrap_venv.sh
@@ -27,6 +27,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/pytest -q bench
+
+# The throughput gate: guarded figures against bench/results/<hardware>/guard-<date>.json (bench/README.md)
+bench-check: $(STAMP)
+	$(VENV)/bin/pytest -q bench --guard
 
 gpu-check:
 	$(GPU_PY) tools/gpu_check.py

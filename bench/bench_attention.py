@@ -7,7 +7,9 @@ vision-window-like segment patterns; and a whole tiny Qwen2.5-VL forward, packed
 CUDA (Qwen2.5-VL-7B shapes, bf16, gpu marker): flash-attn varlen against padded SDPA and the
 per-sequence loop, forward and forward+backward.
 tokens_per_s counts real (unpadded) tokens; on CPU it uses the fastest round (CUDA: the mean).
-tflops counts only the useful (in-sequence) work.
+tflops counts only the useful (in-sequence) work. Guarded: the padded baseline's time over the
+varlen path's, per case (sdpa_segments, what "auto" runs on CPU and on CUDA without flash-attn; on
+CUDA flash_attn too), and the padded tiny Qwen2.5-VL forward's over the packed one.
 
 On a shared CPU machine wall-clock rounds vary 10x with other users' load; record with one
 thread and CPU time, which measures the work itself:
@@ -19,6 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from bench.conftest import HAS_CUDA, stamp  # pytest (importlib mode) registers it under this name
+from bench.guard import fastest_round
 
 from videorft.engine.models.varlen_attention import cu_seqlens_from_lengths, varlen_attention
 
@@ -67,7 +70,7 @@ def _useful_flops(lengths, heads, dim, causal, backward):
 
 @pytest.mark.parametrize("case", list(CPU_CASES))
 @pytest.mark.parametrize("provider", CPU_PROVIDERS)
-def test_cpu_varlen_strategies(benchmark, case, provider):
+def test_cpu_varlen_strategies(benchmark, guard, case, provider):
     if HAS_CUDA:
         pytest.skip("CPU suite")
     lengths, hq, hkv, dim, causal = CPU_CASES[case]
@@ -78,6 +81,7 @@ def test_cpu_varlen_strategies(benchmark, case, provider):
     stamp(benchmark, provider, {"case": case, "segments": len(lengths), "tokens": total, "heads": hq,
                                 "kv_heads": hkv, "head_dim": dim, "causal": causal},
           tokens_per_s=total / best, tflops=_useful_flops(lengths, hq, dim, causal, False) / best / 1e12)
+    guard.measured(f"attention/{case}", provider, fastest_round(benchmark))
 
 
 def _tiny_samples(tok, model, count=4):
@@ -110,7 +114,7 @@ def _padded_batch(samples, pad_id):
 
 
 @pytest.mark.parametrize("provider", ["packed_videorft_varlen", "padded_sdpa"])
-def test_cpu_tiny_qwen_forward(benchmark, provider):
+def test_cpu_tiny_qwen_forward(benchmark, guard, provider):
     if HAS_CUDA:
         pytest.skip("CPU suite")
     from videorft.engine.config import TinyModelConfig
@@ -139,13 +143,14 @@ def test_cpu_tiny_qwen_forward(benchmark, provider):
     stamp(benchmark, provider, {"samples": len(samples), "tokens": tokens,
                                 "padded_tokens": len(samples) * max(int(s["input_ids"].numel()) for s in samples)},
           tokens_per_s=tokens / benchmark.stats.stats.min)
+    guard.measured("attention/tiny_qwen_forward", provider, fastest_round(benchmark))
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("backward", [False, True], ids=["fwd", "fwd_bwd"])
 @pytest.mark.parametrize("case", list(GPU_CASES))
 @pytest.mark.parametrize("provider", ["flash_attn", "sdpa_padded", "sdpa_segments"])
-def test_cuda_varlen_vs_padded(benchmark, case, provider, backward):
+def test_cuda_varlen_vs_padded(benchmark, guard, case, provider, backward):
     if provider == "flash_attn":
         pytest.importorskip("flash_attn")
     lengths, hq, hkv, dim, causal = GPU_CASES[case]
@@ -169,3 +174,10 @@ def test_cuda_varlen_vs_padded(benchmark, case, provider, backward):
                                 "kv_heads": hkv, "head_dim": dim, "causal": causal, "backward": backward},
           tokens_per_s=total / mean, tflops=_useful_flops(lengths, hq, dim, causal, backward) / mean / 1e12,
           peak_mem_mib=torch.cuda.max_memory_allocated() / 2**20)
+    guard.measured(f"attention/{case}/{'fwd_bwd' if backward else 'fwd'}", provider, fastest_round(benchmark))
+
+
+def test_guarded_ratios(guard):
+    """Guarded: the padded baseline's time over the varlen path's, per case (runs after the providers)."""
+    varlen = ["flash_attn", "sdpa_segments"] if HAS_CUDA else ["sdpa_segments"]   # what "auto" may run
+    guard.ratios("attention", [("sdpa_padded", v) for v in varlen] + [("padded_sdpa", "packed_videorft_varlen")])

@@ -14,6 +14,7 @@ import torch
 from liger_kernel.chunked_loss import LigerFusedLinearGRPOLoss
 
 from bench.conftest import HAS_CUDA
+from bench.guard import fastest_round
 from bench.lm_head_cases import MODES, HeadCase, head_cases, measure, skip_if_cpu_only
 from videorft.kernels import fused_linear_grpo_loss, reference
 from videorft.kernels.testing import make_head
@@ -59,7 +60,7 @@ def _batch_factory(case: HeadCase, backward: bool):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("provider", list(PROVIDERS))
 @pytest.mark.parametrize("case", head_cases())
-def test_grpo_loss(benchmark, case, provider, mode):
+def test_grpo_loss(benchmark, guard, case, provider, mode):
     skip_if_cpu_only(case)
     fn = PROVIDERS[provider]
     benchmark.group = f"grpo_loss {mode} N={case.n_tokens} H={case.hidden} V={case.vocab}"
@@ -71,3 +72,10 @@ def test_grpo_loss(benchmark, case, provider, mode):
         fn(*args).backward()
 
     measure(benchmark, case, provider, mode, _batch_factory(case, mode != "forward"), call)
+    guard.measured(f"grpo_loss/{case.name}/{mode}", provider, fastest_round(benchmark))
+
+
+@pytest.mark.bench
+def test_guarded_ratios(guard):
+    """Guarded: naive torch's and Liger's time over ours, per case and mode (runs after the providers)."""
+    guard.ratios("grpo_loss", [("naive", "ours"), ("liger", "ours")])

@@ -13,6 +13,7 @@ import pytest
 import torch
 from liger_kernel.chunked_loss.fused_linear_ppo import LigerFusedLinearPPOBase
 
+from bench.guard import fastest_round
 from bench.lm_head_cases import MODES, HeadCase, head_cases, measure, skip_if_cpu_only
 from videorft.kernels import linear_logprob, reference
 from videorft.kernels.testing import make_head
@@ -38,7 +39,7 @@ def _args_factory(case: HeadCase, backward: bool):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("provider", list(PROVIDERS))
 @pytest.mark.parametrize("case", head_cases())
-def test_linear_logprob(benchmark, case, provider, mode):
+def test_linear_logprob(benchmark, guard, case, provider, mode):
     skip_if_cpu_only(case)
     fn = PROVIDERS[provider]
     benchmark.group = f"linear_logprob {mode} N={case.n_tokens} H={case.hidden} V={case.vocab}"
@@ -50,3 +51,10 @@ def test_linear_logprob(benchmark, case, provider, mode):
         (fn(h, w, t) * g).sum().backward()
 
     measure(benchmark, case, provider, mode, _args_factory(case, mode != "forward"), call)
+    guard.measured(f"linear_logprob/{case.name}/{mode}", provider, fastest_round(benchmark))
+
+
+@pytest.mark.bench
+def test_guarded_ratios(guard):
+    """Guarded: naive torch's and Liger's time over ours, per case and mode (runs after the providers)."""
+    guard.ratios("linear_logprob", [("naive", "ours"), ("liger", "ours")])

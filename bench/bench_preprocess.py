@@ -3,7 +3,7 @@
 Providers side by side: "torch" (loaders/qwen_preprocess.py), "native" (the fused C++ kernel),
 "gpu" (torch ops on CUDA frames, CUDA only) and "transformers" (Qwen2VLVideoProcessor, only
 where torchvision is installed). Budgets: 128*28*28 (training) and 256*28*28 (evaluation)
-pixels per frame.
+pixels per frame. Guarded: the torch path's time over the native kernel's, per budget.
 
     pytest bench/bench_preprocess.py --benchmark-json=bench/results/<hardware>/preprocess-<date>.json
 """
@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from bench.conftest import stamp
+from bench.guard import fastest_round
 from videorft.loaders.preprocess import native_module, preprocess_frames, target_size
 from videorft.loaders.video_writer import panning_frames
 
@@ -49,7 +50,7 @@ def skip_reason(provider):
 @pytest.mark.bench
 @pytest.mark.parametrize("budget", list(BUDGETS))
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_preprocess_16_frames(benchmark, frames, provider, budget):
+def test_preprocess_16_frames(benchmark, guard, frames, provider, budget):
     reason = skip_reason(provider)
     if reason:
         pytest.skip(reason)
@@ -74,3 +75,10 @@ def test_preprocess_16_frames(benchmark, frames, provider, budget):
                                 "budget": budget},
           tokens_per_s=tokens / mean_s, frames_per_s=FRAMES / mean_s,
           gb_per_s=(frames.numel() + rows.numel() * 4) / mean_s / 1e9, threads=torch.get_num_threads())
+    guard.measured(f"preprocess/{budget}", provider, fastest_round(benchmark))
+
+
+@pytest.mark.bench
+def test_guarded_ratios(guard):
+    """Guarded: the torch path's time over the native kernel's, per budget (runs after the providers)."""
+    guard.ratios("preprocess", [("torch", "native")])

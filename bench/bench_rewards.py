@@ -14,6 +14,7 @@ Providers, side by side on the same group:
 Both produce the same accuracy/format values; the semantic values differ only by the pooling
 mode and by interpolation rounding. The encoder is the tiny SigLIP of the CPU recipe
 (untrained: its weights do not change the cost). On CUDA the same code runs in bf16.
+Guarded: released-style's time over ours, per problem type, frame size and device.
 """
 
 import numpy as np
@@ -21,6 +22,7 @@ import pytest
 import torch
 
 from bench.conftest import stamp
+from bench.guard import fastest_round
 from videorft.engine.config import RewardConfig
 from videorft.engine.encoder.tiny_siglip import write_untrained_encoder
 from videorft.engine.rewards import GroupScorer, SemanticScorer, accuracy_reward, format_reward, reasoning_span
@@ -81,7 +83,7 @@ DEVICES = [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=
 @pytest.mark.parametrize("size", [(112, 112), (308, 336)], ids=["112x112", "308x336"])
 @pytest.mark.parametrize("problem_type", ["multiple choice", "free-form"])
 @pytest.mark.parametrize("provider", ["ours", "released-style"])
-def test_score_group(benchmark, encoder_dir, provider, problem_type, size, device):
+def test_score_group(benchmark, guard, encoder_dir, provider, problem_type, size, device):
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     texts, solution = completions(problem_type), SOLUTIONS[problem_type]
     lengths = [400] * GROUP
@@ -108,3 +110,11 @@ def test_score_group(benchmark, encoder_dir, provider, problem_type, size, devic
     stamp(benchmark, provider, {"group": GROUP, "frames": FRAMES, "height": size[0], "width": size[1],
                                 "problem_type": problem_type, "completion_tokens": lengths[0]},
           tokens_per_s=GROUP * lengths[0] / mean, ms_per_group=1e3 * mean, peak_mem_mib=peak)
+    case = f"rewards/{problem_type.replace(' ', '-')}/{size[0]}x{size[1]}/{device}"
+    guard.measured(case, provider, fastest_round(benchmark))
+
+
+@pytest.mark.bench
+def test_guarded_ratios(guard):
+    """Guarded: released-style's time over ours, per group shape and device (runs after the providers)."""
+    guard.ratios("rewards", [("released-style", "ours")])

@@ -3,7 +3,8 @@
 Clips are encoded here with PyAV: H.264 with x264's default GOP (250 frames), H.264 with a
 30-frame GOP (where seeking pays) and VP9. "decord-get_batch" is the plain decord call
 qwen-vl-utils makes (reader construction included), the baseline that "auto" must match or
-beat on the CPU. DALI runs on VP9 only on the CPU, on every codec on CUDA.
+beat on the CPU. DALI runs on VP9 only on the CPU, on every codec on CUDA. Guarded, where decord
+is installed: decord-get_batch's time over "auto"'s and over "pyav"'s, per clip.
 
     pytest bench/bench_video_decode.py --benchmark-json=bench/results/<hardware>/video_decode-<date>.json
 """
@@ -11,6 +12,7 @@ beat on the CPU. DALI runs on VP9 only on the CPU, on every codec on CUDA.
 import pytest
 
 from bench.conftest import stamp
+from bench.guard import fastest_round
 from videorft.loaders.sampling import sample_indices
 from videorft.loaders.video import installed_decoders, load_video, resolve_decoder
 from videorft.loaders.video_probe import probe_video
@@ -61,7 +63,7 @@ def skip_reason(provider, clip):
 @pytest.mark.bench
 @pytest.mark.parametrize("clip", list(CLIPS))
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_decode_16_frames(benchmark, clips, clip, provider):
+def test_decode_16_frames(benchmark, guard, clips, clip, provider):
     reason = skip_reason(provider, clip)
     if reason:
         pytest.skip(reason)
@@ -79,3 +81,10 @@ def test_decode_16_frames(benchmark, clips, clip, provider):
                                 "sampled": SAMPLED, "keyframes": len(index.keyframes)},
           frames_per_s=SAMPLED / benchmark.stats.stats.mean,
           resolved=resolve_decoder("auto") if provider == "auto" else provider)
+    guard.measured(f"video_decode/{clip}", provider, fastest_round(benchmark))
+
+
+@pytest.mark.bench
+def test_guarded_ratios(guard):
+    """Guarded: decord-get_batch's time over our decoder's ("auto", "pyav"), per clip (runs after the providers)."""
+    guard.ratios("video_decode", [("decord-get_batch", "auto"), ("decord-get_batch", "pyav")])

@@ -15,7 +15,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from bench.guard import guard, pytest_addoption, pytest_configure, pytest_sessionfinish  # noqa: E402,F401  (plugin)
+from bench.guard import (  # noqa: E402,F401  (the plugin)
+    guard, pytest_addoption, pytest_configure, pytest_sessionfinish, pytest_terminal_summary)
 
 HAS_CUDA = torch.cuda.is_available()
 if not HAS_CUDA:

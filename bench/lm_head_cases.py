@@ -35,8 +35,9 @@ MODES = ("forward", "forward+backward")
 
 @dataclass(frozen=True)
 class HeadCase:
-    """One benchmark shape: N tokens, hidden size, vocabulary, dtype, device, timing rounds."""
+    """One benchmark shape: its name, N tokens, hidden size, vocabulary, dtype, device, timing rounds."""
 
+    name: str
     n_tokens: int
     hidden: int
     vocab: int
@@ -56,12 +57,13 @@ class HeadCase:
 def head_cases() -> list:
     """pytest params: the CPU cases (target one behind VIDEORFT_BENCH_FULL) and the CUDA ones."""
     skip_full = pytest.mark.skipif(not FULL, reason="target shape: set VIDEORFT_BENCH_FULL=1")
-    return [
-        pytest.param(HeadCase(512, 256, 32768, torch.float32, "cpu", 3, 0), id="cpu-small"),
-        pytest.param(HeadCase(2048, 896, 151936, torch.float32, "cpu", 2, 0), id="cpu-target", marks=skip_full),
-        pytest.param(HeadCase(4096, 3584, 151936, torch.bfloat16, "cuda", 5, 1), id="cuda-4k", marks=pytest.mark.gpu),
-        pytest.param(HeadCase(16384, 3584, 151936, torch.bfloat16, "cuda", 5, 1), id="cuda-16k", marks=pytest.mark.gpu),
+    cases = [
+        (HeadCase("cpu-small", 512, 256, 32768, torch.float32, "cpu", 3, 0), ()),
+        (HeadCase("cpu-target", 2048, 896, 151936, torch.float32, "cpu", 2, 0), skip_full),
+        (HeadCase("cuda-4k", 4096, 3584, 151936, torch.bfloat16, "cuda", 5, 1), pytest.mark.gpu),
+        (HeadCase("cuda-16k", 16384, 3584, 151936, torch.bfloat16, "cuda", 5, 1), pytest.mark.gpu),
     ]
+    return [pytest.param(case, id=case.name, marks=marks) for case, marks in cases]
 
 
 def skip_if_cpu_only(case: HeadCase) -> None:
