@@ -195,7 +195,8 @@ def sft_config(world: Path, model_path: Path, output_dir: Path, name: str = "sft
 
 def grpo_config(world: Path, model_path: Path, output_dir: Path, encoder: Path | None,
                 name: str = "grpo") -> dict[str, Any]:
-    """A short GRPO run from `model_path`: 2 prompts x 4 completions of up to 40 tokens per step.
+    """A short GRPO run from `model_path`: 2 prompts x 4 completions of up to 40 tokens per step,
+    with GSPO's sequence-level ratio and token-level TIS against the sampler's log-probs.
 
     With `encoder`, the semantic reward (gated on accuracy) joins accuracy and format.
     """
@@ -210,6 +211,7 @@ def grpo_config(world: Path, model_path: Path, output_dir: Path, encoder: Path |
                rollout={"backend": "hf", "group_size": 4, "temperature": 1.0, "top_p": 1.0,
                         "max_new_tokens": 40},
                grpo={"steps": GRPO_STEPS, "prompts_per_step": 2, "beta": 0.04, "save_every": GRPO_SAVE_EVERY,
+                     "importance_sampling_level": "sequence", "rollout_is": "tis",
                      "optim": {"lr": 5.0e-4, "weight_decay": 0.0, "scheduler": "cosine", "warmup_steps": 1,
                                "max_grad_norm": 1.0}},
                rewards=rewards)

@@ -1,4 +1,5 @@
-"""`videorft grpo` end to end on the tiny world: every metric of the step, plots, the final model."""
+"""`videorft grpo` end to end on the tiny world (GSPO ratio, sampler TIS): every metric of the step,
+plots, the final model, and the same run without prefix sharing."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,8 @@ pytestmark = pytest.mark.slow
 PHASES = ("decode", "preprocess", "rollout", "reward", "logprob", "update", "sync")
 GRPO_KEYS = {"step", "loss", "reward", "reward/accuracy", "reward/format", "reward/semantic", "accuracy", "kl",
              "clip_fraction", "entropy", "all_correct", "all_wrong", "completion_length", "tokens_per_s",
-             "peak_mem_mb", "grad_norm", "lr", "model_tflops_per_s"} | {f"time/{p}" for p in PHASES}
+             "peak_mem_mb", "grad_norm", "lr", "model_tflops_per_s", "rollout_is_mean", "rollout_is_max",
+             "rollout_is_cut_fraction", "rollout_kl"} | {f"time/{p}" for p in PHASES}
 
 
 def test_every_step_logs_the_required_metrics(grpo_run, kit):
@@ -27,6 +29,8 @@ def test_every_step_logs_the_required_metrics(grpo_run, kit):
         assert row["reward"] == pytest.approx(row["reward/accuracy"] + row["reward/format"] + row["reward/semantic"],
                                               abs=1e-5)
         assert row["tokens_per_s"] > 0 and row["peak_mem_mb"] > 0
+        # HF's sampler and the trainer compute the same log-probs, up to rounding
+        assert row["rollout_kl"] < 1e-4 and 0.99 < row["rollout_is_mean"] <= row["rollout_is_max"] < 1.01
         assert all(row[f"time/{p}"] >= 0 for p in PHASES) and row["time/rollout"] > 0 and row["time/update"] > 0
 
 
@@ -77,3 +81,21 @@ def test_profile_steps_write_a_trace_with_the_phases(grpo_run):
     assert len(traces) == 1
     names = {event.get("name") for event in json.loads(traces[0].read_text())["traceEvents"]}
     assert {"rollout", "reward", "logprob", "update", "sync"} <= names
+
+
+def test_without_prefix_sharing_the_run_ends_with_the_same_weights(grpo_run, world, sft_run, encoder,
+                                                                     integration_root, kit):
+    """grpo.prefix_sharing=false (each completion with its own copy of the prompt): the same samples
+    and the same updates, so the final weights agree up to fp32 rounding."""
+    out = integration_root / "grpo_per_row"
+    config = kit.grpo_config(world, sft_run / "final", out, encoder, name="grpo_per_row")
+    config["grpo"]["prefix_sharing"] = False
+    config["run"]["profile_steps"] = 0
+    kit.run_stage("grpo", config, integration_root)
+    shared, per_row = kit.load_weights(grpo_run / "final"), kit.load_weights(out / "final")
+    assert shared.keys() == per_row.keys()
+    start = kit.load_weights(sft_run / "final")
+    for name, weight in shared.items():
+        moved = float((weight - start[name]).abs().max())
+        torch.testing.assert_close(per_row[name], weight, rtol=0, atol=1e-3 * moved + 1e-6, msg=name)
+    assert [r["reward"] for r in kit.read_rows(out)] == [r["reward"] for r in kit.read_rows(grpo_run)]
