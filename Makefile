@@ -22,8 +22,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/videorft run recipes/tiny
 
+# Two workers: a file, or a folder whose files share session fixtures, goes whole to one (tests/conftest.py).
 test: $(STAMP)
-	$(VENV)/bin/pytest -q tests
+	$(VENV)/bin/pytest -q -n 2 tests
 
 bench: $(STAMP)
 	$(VENV)/bin/pytest -q bench

@@ -60,7 +60,9 @@ def guard_module(monkeypatch):
 
 
 def _run_gate(tmp_path: Path, slowdown_s: float) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SLOWDOWN_S": str(slowdown_s),
+    # without the xdist worker's variables, which would make pytest-benchmark disable timing
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    env = {**inherited, "SLOWDOWN_S": str(slowdown_s),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     # the gate as a plugin; hypothesis' plugin alone takes a second to load
     plugins = ["-p", "bench.guard", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]

@@ -8,6 +8,7 @@ leaves nothing behind: the next step's update equals that of an engine that neve
 """
 
 import copy
+import os
 
 import pytest
 import torch
@@ -37,6 +38,19 @@ CPU = torch.device("cpu")
 SINGLE = DistInfo(rank=0, world_size=1, local_rank=0, device=CPU)
 TINY = dict(hidden_size=32, num_layers=1, num_heads=4, num_kv_heads=2, intermediate_size=64, vision_depth=1,
             vision_hidden_size=32)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _leave_no_process_group():
+    """The ZeRO engines here join a one-rank gloo group in this process (and set its MASTER_* and
+    RANK variables); the tests after this module start without it."""
+    before = dict(os.environ)
+    yield
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    for name in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        if name not in before:
+            os.environ.pop(name, None)
 
 
 def _cfg(world, *extra: str):
