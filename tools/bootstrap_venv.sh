@@ -28,3 +28,12 @@ for bad in ("torchvision", "torchaudio", "torchcodec"):
     if importlib.util.find_spec(bad) is not None:
         sys.exit(f"{bad} is installed in the CPU environment; it needs CUDA torch and breaks imports")
 PY
+# DeepSpeed compiles its CPU shared-memory collective op the first time a ZeRO run starts on a CPU
+# machine (about a minute, cached in ~/.cache/torch_extensions). Build it with the environment, so
+# no training run or test stalls on it midway, nor two test workers at once on its lock.
+if ! $venv/bin/python -c "from deepspeed.ops.op_builder.cpu import ShareMemCommBuilder
+ShareMemCommBuilder().load()" > "$venv/deepspeed-cpu-ops.log" 2>&1; then
+  cat "$venv/deepspeed-cpu-ops.log" >&2
+  echo "building DeepSpeed's CPU shared-memory op failed (log above)" >&2
+  exit 1
+fi
