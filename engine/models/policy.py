@@ -122,19 +122,22 @@ class PolicyModel(nn.Module):
         kwargs = {k: v for k, v in inputs.items() if k not in VISION_KEYS}
         if "mm_token_type_ids" not in kwargs:
             raise ValueError("mm_token_type_ids is required: without it Qwen2.5-VL drops M-RoPE")
+        pixels = inputs.get("pixel_values_videos")
         if features is not None:
             kwargs["mm_encoder_outputs"] = features.encoder_outputs(video_index)
-        pixels = inputs.get("pixel_values_videos")
-        if features is not None and features.videos or pixels is not None and pixels.numel() > 0:
-            grid = inputs["video_grid_thw"]
-            seconds = inputs.get("second_per_grid_ts")
-            if video_index is not None:
-                if features is None:
-                    kwargs["mm_encoder_outputs"] = {"video": _rows_of(self.encode_videos(pixels, grid), video_index)}
+            has_videos = bool(features.videos)
+        else:
+            has_videos = pixels is not None and pixels.numel() > 0
+        if has_videos:
+            grid = inputs["video_grid_thw"]                                    # [V, 3]
+            seconds = inputs.get("second_per_grid_ts")                         # [V]
+            if features is None and video_index is None:
+                kwargs["pixel_values_videos"] = pixels
+            elif features is None:                                             # the tower once per video
+                kwargs["mm_encoder_outputs"] = {"video": _rows_of(self.encode_videos(pixels, grid), video_index)}
+            if video_index is not None:                                        # one grid row per batch row
                 grid = grid[video_index]
                 seconds = seconds[video_index] if seconds is not None else None
-            elif features is None:
-                kwargs["pixel_values_videos"] = pixels
             kwargs["video_grid_thw"] = grid
             if seconds is not None and self.family.takes_seconds:
                 kwargs["second_per_grid_ts"] = seconds

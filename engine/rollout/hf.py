@@ -37,9 +37,10 @@ class HFRollout:
         features: the prompts' media already encoded by the frozen vision tower; the tower then
         does not run here.
         """
-        prompt_inputs = {k: v.to(self.model.device) for k, v in prompts.model_inputs().items()}
+        inputs = prompts.model_inputs() if features is None else without_pixels(prompts.model_inputs())
+        prompt_inputs = {k: v.to(self.model.device) for k, v in inputs.items()}     # no pixels copied for nothing
         if features is not None:
-            prompt_inputs = {**without_pixels(prompt_inputs), "mm_encoder_outputs": features.encoder_outputs()}
+            prompt_inputs["mm_encoder_outputs"] = features.encoder_outputs()
         g = group_size or self.cfg.group_size
         width = prompt_inputs["input_ids"].shape[1]
         recorder = SampledTokenLogprobs(width)

@@ -7,7 +7,7 @@ row, since images are small.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -78,7 +78,7 @@ def _take_images(source: dict[str, torch.Tensor], row_image: torch.Tensor, input
             blocks = _blocks(source["pixel_values"], source["image_grid_thw"])
             inputs["pixel_values"] = torch.cat([blocks[k] for k in picked])
     if features is not None:
-        features = replace(features, images=features.pick(images=picked).images)
+        features = MediaFeatures(features.videos, features.pick(images=picked).images)     # per row, not per prompt
     return _ordinal(row_image >= 0), features
 
 
@@ -92,6 +92,7 @@ def build_sequences(model_inputs: dict[str, torch.Tensor], rollouts: Rollouts,
     g = rollouts.group_size
     if features is not None:
         model_inputs = without_pixels(model_inputs)
+        features = MediaFeatures(features.videos, features.images)      # indexed by stored video and image from here
     types = model_inputs["mm_token_type_ids"]
     completions = rollouts.completion_ids.to(device)                        # [P*G, C]
     c_mask = rollouts.completion_mask.to(device)
@@ -135,7 +136,7 @@ def select_rows(batch: SequenceBatch, rows: torch.Tensor) -> SequenceBatch:
     row_image = batch.row_image[rows]
     features = batch.features
     if features is not None:
-        features = replace(features, videos=features.pick(videos=used.tolist()).videos)
+        features = MediaFeatures(features.pick(videos=used.tolist()).videos, features.images)
     if "image_grid_thw" in batch.inputs:
         row_image, features = _take_images(batch.inputs, row_image, inputs, features)
     return SequenceBatch(inputs, row_video, row_image, batch.completion_ids[rows], batch.completion_mask[rows],
